@@ -1,0 +1,17 @@
+# The two commands of the README, and the steps behind them.
+.PHONY: run test check install
+
+run: install
+	.venv/bin/vbauth serve
+
+test: install
+	scripts/test
+
+check: install
+	scripts/check
+
+install: .venv/.installed
+
+.venv/.installed: pyproject.toml uv.lock scripts/install
+	scripts/install
+	@touch $@

@@ -1,0 +1,3 @@
+from vbauth.cli import app
+
+app()

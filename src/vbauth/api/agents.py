@@ -1,0 +1,104 @@
+"""``/v1.0/agents``: a customer's agents, for its admins and managers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from vbauth.api.deps import CurrentIdentity, ResourceId, RuntimeDep, SessionDep
+from vbauth.api.pagination import PageDep
+from vbauth.schemas import (
+    AgentCreate,
+    AgentOut,
+    AgentStatus,
+    AgentUpdate,
+    PageOut,
+    PasswordUpdate,
+    PermissionUpdate,
+)
+from vbauth.services import agents
+
+router = APIRouter(prefix="/v1.0/agents", tags=["agents"])
+
+
+@router.get("")
+async def list_agents(
+    me: CurrentIdentity,
+    session: SessionDep,
+    page: PageDep,
+    status: Annotated[AgentStatus | None, Query()] = None,
+    tag_ids: Annotated[str | None, Query(max_length=4000)] = None,
+) -> PageOut[Any]:
+    """Agents of the caller's customer, newest first; ``tag_ids`` is comma-separated."""
+    tags = [tag.strip() for tag in tag_ids.split(",") if tag.strip()] if tag_ids else None
+    items = await agents.list_page(session, by=me, page=page, status=status, tag_ids=tags)
+    return PageOut.of(items, AgentOut)
+
+
+@router.post("")
+async def create_agent(
+    body: AgentCreate, me: CurrentIdentity, session: SessionDep, runtime: RuntimeDep
+) -> AgentOut:
+    """Create an agent with at most the permission bits the caller may grant."""
+    agent = await agents.create(
+        session,
+        by=me,
+        passwords=runtime.passwords,
+        username=body.username,
+        password=body.password,
+        permission=body.permission,
+        name=body.name,
+        detail=body.detail,
+        ring_method=body.ring_method,
+        tag_ids=[str(tag) for tag in body.tag_ids],
+        addresses=[address.model_dump() for address in body.addresses],
+    )
+    return AgentOut.model_validate(agent)
+
+
+@router.get("/{agent_id}")
+async def get_agent(agent_id: ResourceId, me: CurrentIdentity, session: SessionDep) -> AgentOut:
+    return AgentOut.model_validate(await agents.get(session, by=me, agent_id=agent_id))
+
+
+@router.put("/{agent_id}")
+async def update_agent(
+    agent_id: ResourceId, body: AgentUpdate, me: CurrentIdentity, session: SessionDep
+) -> AgentOut:
+    """Change name, detail or ring method; fields left out stay as they were."""
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    agent = await agents.update_fields(session, by=me, agent_id=agent_id, changes=changes)
+    return AgentOut.model_validate(agent)
+
+
+@router.delete("/{agent_id}")
+async def delete_agent(agent_id: ResourceId, me: CurrentIdentity, session: SessionDep) -> AgentOut:
+    """Soft-delete an agent; its tokens stop working at once. The last admin stays."""
+    return AgentOut.model_validate(await agents.delete(session, by=me, agent_id=agent_id))
+
+
+@router.put("/{agent_id}/permission")
+async def update_permission(
+    agent_id: ResourceId, body: PermissionUpdate, me: CurrentIdentity, session: SessionDep
+) -> AgentOut:
+    """Set an agent's permission bits, within what the caller may grant."""
+    agent = await agents.update_permission(
+        session, by=me, agent_id=agent_id, permission=body.permission
+    )
+    return AgentOut.model_validate(agent)
+
+
+@router.put("/{agent_id}/password")
+async def update_password(
+    agent_id: ResourceId,
+    body: PasswordUpdate,
+    me: CurrentIdentity,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> AgentOut:
+    """Set an agent's password (8 to 1024 characters); its other sessions end."""
+    agent = await agents.update_password(
+        session, by=me, passwords=runtime.passwords, agent_id=agent_id, password=body.password
+    )
+    return AgentOut.model_validate(agent)

@@ -1,0 +1,58 @@
+"""``/auth/*``: login and logout."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from vbauth.api.deps import CurrentAgent, RuntimeDep, SessionDep, client_ip
+from vbauth.schemas import LoginIn, LoginOut
+from vbauth.services import logins
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+TOKEN_COOKIE = "token"
+
+
+@router.post("/login")
+async def login(
+    body: LoginIn, request: Request, response: Response, session: SessionDep, runtime: RuntimeDep
+) -> LoginOut:
+    """Exchange a username and password for a login token (also set as the ``token`` cookie)."""
+    settings = runtime.settings
+    result = await logins.login(
+        session,
+        passwords=runtime.passwords,
+        keys=runtime.keys,
+        username=body.username,
+        password=body.password,
+        ttl=settings.token_ttl_login,
+        client_ip=client_ip(request, runtime.trusted_networks),
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    response.set_cookie(
+        TOKEN_COOKIE,
+        result.token.token,
+        max_age=settings.token_ttl_login,
+        path="/",
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="strict",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return LoginOut(username=body.username, token=result.token.token)
+
+
+@router.post("/logout")
+async def logout(
+    me: CurrentAgent, response: Response, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, str]:
+    """End the caller's login session: its token stops working everywhere at once."""
+    await logins.logout(session, by=me)
+    response.delete_cookie(
+        TOKEN_COOKIE,
+        path="/",
+        secure=runtime.settings.cookie_secure,
+        httponly=True,
+        samesite="strict",
+    )
+    return {}

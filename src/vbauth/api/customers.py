@@ -1,0 +1,75 @@
+"""``/v1.0/customers``: every customer, for platform superadmins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from vbauth.api.deps import CurrentIdentity, ResourceId, RuntimeDep, SessionDep
+from vbauth.api.pagination import PageDep
+from vbauth.schemas import (
+    AgentOut,
+    CustomerAdminOut,
+    CustomerCreate,
+    CustomerCreated,
+    CustomerUpdate,
+    PageOut,
+)
+from vbauth.services import customers
+
+router = APIRouter(prefix="/v1.0/customers", tags=["customers"])
+
+
+@router.get("")
+async def list_customers(me: CurrentIdentity, session: SessionDep, page: PageDep) -> PageOut[Any]:
+    """Customers, newest first."""
+    items = await customers.list_page(session, by=me, page=page)
+    return PageOut.of(items, CustomerAdminOut)
+
+
+@router.post("")
+async def create_customer(
+    body: CustomerCreate, me: CurrentIdentity, session: SessionDep, runtime: RuntimeDep
+) -> CustomerCreated:
+    """Create an active customer and its first admin agent (username = email)."""
+    fields = body.model_dump(exclude={"email", "admin_password"})
+    customer, admin = await customers.create(
+        session,
+        by=me,
+        passwords=runtime.passwords,
+        email=body.email,
+        admin_password=body.admin_password,
+        **fields,
+    )
+    return CustomerCreated(
+        customer=CustomerAdminOut.model_validate(customer), agent=AgentOut.model_validate(admin)
+    )
+
+
+@router.get("/{customer_id}")
+async def get_customer(
+    customer_id: ResourceId, me: CurrentIdentity, session: SessionDep
+) -> CustomerAdminOut:
+    customer = await customers.get(session, by=me, customer_id=customer_id)
+    return CustomerAdminOut.model_validate(customer)
+
+
+@router.put("/{customer_id}")
+async def update_customer(
+    customer_id: ResourceId, body: CustomerUpdate, me: CurrentIdentity, session: SessionDep
+) -> CustomerAdminOut:
+    """Change a customer; fields left out stay as they were."""
+    customer = await customers.get(session, by=me, customer_id=customer_id)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    customer = await customers.update(session, customer=customer, changes=changes)
+    return CustomerAdminOut.model_validate(customer)
+
+
+@router.delete("/{customer_id}")
+async def delete_customer(
+    customer_id: ResourceId, me: CurrentIdentity, session: SessionDep
+) -> CustomerAdminOut:
+    """Soft-delete a customer; its agents and their credentials stop working at once."""
+    customer = await customers.delete(session, by=me, customer_id=customer_id)
+    return CustomerAdminOut.model_validate(customer)

@@ -1,0 +1,119 @@
+"""Dependencies: the runtime, one transaction per request, and the caller's identity."""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from pydantic import AfterValidator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbauth.authn import find_credential
+from vbauth.clock import format_timestamp
+from vbauth.identity import AgentIdentity, Identity
+from vbauth.runtime import Runtime
+from vbauth.services.errors import AuthenticationRequired, PermissionDenied
+from vbauth.settings import Network
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FROZEN_GRACE_DAYS = 30
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def _session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    async with runtime.transaction(write=request.method not in READ_METHODS) as session:
+        yield session
+
+
+# scope="function": the commit happens before the response is sent, so a client never sees
+# success for a transaction that then failed to commit.
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+async def _identity(request: Request, runtime: RuntimeDep) -> Identity:
+    credential = find_credential(request.headers, request.cookies, request.query_params)
+    if credential is None:
+        raise AuthenticationRequired()
+    identity = await runtime.authenticator.authenticate(credential)
+    request.state.identity = identity
+    _refuse_frozen(identity)
+    return identity
+
+
+def _refuse_frozen(identity: Identity) -> None:
+    """Reference §5.5, failing closed: a frozen customer's credentials only reach recovery."""
+    if identity.customer_status != "frozen" or identity.is_superadmin:
+        return
+    scheduled = identity.deletion_scheduled
+    effective = None
+    if scheduled is not None:
+        effective = format_timestamp(scheduled + timedelta(days=FROZEN_GRACE_DAYS))
+    raise PermissionDenied(
+        "This account is frozen. Contact support.",
+        reason="ACCOUNT_FROZEN",
+        details=[
+            {
+                "deletion_scheduled_at": scheduled and format_timestamp(scheduled),
+                "deletion_effective_at": effective,
+                "recovery_endpoint": "DELETE /auth/unregister",
+            }
+        ],
+    )
+
+
+CurrentIdentity = Annotated[Identity, Depends(_identity)]
+
+
+async def _agent(identity: CurrentIdentity) -> AgentIdentity:
+    if not isinstance(identity, AgentIdentity):
+        raise PermissionDenied(
+            "This endpoint requires agent authentication.", reason="AGENT_AUTH_REQUIRED"
+        )
+    return identity
+
+
+CurrentAgent = Annotated[AgentIdentity, Depends(_agent)]
+
+
+def _not_nil(value: uuid.UUID) -> uuid.UUID:
+    if value.int == 0:
+        raise ValueError("the nil UUID is not an id")
+    return value
+
+
+ResourceId = Annotated[uuid.UUID, Path(), AfterValidator(_not_nil)]
+
+
+def client_ip(request: Request, networks: list[Network]) -> str:
+    """The caller's address: the socket peer, or X-Forwarded-For only when a trusted proxy sent it.
+
+    The reference trusts CF-Connecting-IP from anyone; here a header counts only when the peer
+    is one of ``trusted_proxies``, and then the rightmost address not itself a trusted proxy wins.
+    """
+    peer = request.client.host if request.client else ""
+    if not networks or not _in_networks(peer, networks):
+        return peer
+    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not _in_networks(hop, networks):
+            return hop
+    return peer
+
+
+def _in_networks(address: str, networks: list[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)

@@ -1,0 +1,188 @@
+"""The error envelope (reference §8) for every failure, on every path."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from vbauth.services import errors as service_errors
+
+log = logging.getLogger("vbauth.api")
+
+# Canonical status per HTTP code (reference §8).
+CANONICAL_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    402: "PAYMENT_REQUIRED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "INVALID_ARGUMENT",
+    409: "ALREADY_EXISTS",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    503: "UNAVAILABLE",
+    500: "INTERNAL",
+}
+
+SERVICE_ERROR_STATUS: dict[type[service_errors.ServiceError], tuple[int, str]] = {
+    service_errors.InvalidArgument: (400, "INVALID_ARGUMENT"),
+    service_errors.AuthenticationRequired: (401, "UNAUTHENTICATED"),
+    service_errors.InvalidCredentials: (401, "UNAUTHENTICATED"),
+    service_errors.PermissionDenied: (403, "PERMISSION_DENIED"),
+    service_errors.NotFound: (404, "NOT_FOUND"),
+    service_errors.AlreadyExists: (409, "ALREADY_EXISTS"),
+    service_errors.StateInvalid: (409, "FAILED_PRECONDITION"),
+}
+
+# Types of pydantic error that mean "this is not the JSON we expect", as opposed to a value
+# that parsed but is not acceptable (missing, empty, too long, not an email...).
+SHAPE_ERRORS = {
+    "json_invalid",
+    "model_type",
+    "model_attributes_type",
+    "dict_type",
+    "list_type",
+    "string_type",
+    "int_type",
+    "int_from_float",
+    "int_parsing",
+    "bool_type",
+    "bool_parsing",
+    "float_type",
+    "uuid_type",
+    "uuid_parsing",
+    "is_instance_of",
+}
+
+
+class ApiError(Exception):
+    """An error the HTTP layer itself raises (bad path id, unknown route, ...)."""
+
+    def __init__(
+        self,
+        http_status: int,
+        reason: str,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.http_status, self.reason, self.message = http_status, reason, message
+        self.details, self.headers = details or [], headers or {}
+
+
+def request_id_of(request: Request) -> str:
+    return str(getattr(request.state, "request_id", ""))
+
+
+def envelope(
+    request: Request,
+    http_status: int,
+    reason: str,
+    message: str,
+    *,
+    status: str | None = None,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    request_id = request_id_of(request)
+    body: dict[str, Any] = {
+        "status": status or CANONICAL_STATUS.get(http_status, "INTERNAL"),
+        "reason": reason,
+        "message": message,
+        "request_id": request_id,
+    }
+    if details:
+        body["details"] = details
+    all_headers = {"X-Request-Id": request_id, **(headers or {})}
+    if http_status == 401:
+        # RFC 6750 §3: tell the client which scheme to use.
+        all_headers.setdefault("WWW-Authenticate", 'Bearer realm="vbauth"')
+    return JSONResponse({"error": body}, status_code=http_status, headers=all_headers)
+
+
+async def _service_error(request: Request, exc: service_errors.ServiceError) -> JSONResponse:
+    http_status, status = next(
+        (value for cls, value in SERVICE_ERROR_STATUS.items() if isinstance(exc, cls)),
+        (500, "INTERNAL"),
+    )
+    return envelope(
+        request, http_status, exc.reason, exc.message, status=status, details=exc.details
+    )
+
+
+async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return envelope(
+        request, exc.http_status, exc.reason, exc.message, details=exc.details, headers=exc.headers
+    )
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": ("body",), "type": "json_invalid"}
+    where = first["loc"][0] if first["loc"] else "body"
+    if where == "path":
+        return envelope(request, 400, "INVALID_ID", "The id is not a valid identifier.")
+    if where == "query":
+        name = str(first["loc"][-1])
+        if first["type"] == "missing":
+            return envelope(
+                request, 400, "MISSING_REQUEST_PARAMETER", f'The parameter "{name}" is required.'
+            )
+        return envelope(
+            request,
+            400,
+            "INVALID_REQUEST_PARAMETER",
+            f'The parameter "{name}" has an invalid format.',
+        )
+    if any(error["type"] == "json_invalid" for error in errors):
+        return envelope(request, 400, "INVALID_JSON_BODY", "The request body is not valid JSON.")
+    details = [
+        {"field": ".".join(str(part) for part in error["loc"][1:]), "problem": error["msg"]}
+        for error in errors[:20]
+    ]  # messages only: inputs may be passwords
+    if any(error["type"] in SHAPE_ERRORS for error in errors):
+        return envelope(
+            request,
+            400,
+            "INVALID_JSON_BODY",
+            "The request body is not valid JSON of the expected shape.",
+            details=details,
+        )
+    return envelope(request, 400, "INVALID_ARGUMENT", "The request is invalid.", details=details)
+
+
+HTTP_ERROR_REASONS = {
+    400: ("INVALID_JSON_BODY", "The request body could not be parsed."),
+    404: ("ROUTE_NOT_FOUND", "The requested endpoint does not exist."),
+    405: ("METHOD_NOT_ALLOWED", "The method is not allowed on this endpoint."),
+    413: ("REQUEST_TOO_LARGE", "The request body is too large."),
+}
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    reason, message = HTTP_ERROR_REASONS.get(exc.status_code, ("INTERNAL", "Unexpected error."))
+    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
+    return envelope(request, exc.status_code, reason, message, headers=headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # The trace goes to the server log with the request id; the client gets only the id.
+    log.error("unhandled error in request %s", request_id_of(request), exc_info=exc)
+    return envelope(request, 500, "INTERNAL", "An internal error occurred.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    # Starlette types handlers as taking any Exception; each of these is only ever called with
+    # the class it is registered for.
+    app.add_exception_handler(service_errors.ServiceError, _service_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,110 @@
+"""Pure ASGI middleware: request ids, JSON bodies whatever the Content-Type, and access logs."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import secrets
+import time
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CREDENTIAL_PARAMETERS = frozenset({"token", "accesskey"})
+CREDENTIAL_PREFIX_LENGTH = 11  # as much of a credential as may be shown: "vb_" + 8, say
+
+access_log = logging.getLogger("vbauth.access")
+
+
+def new_request_id() -> str:
+    """``req_`` + 26 characters of unpadded base32 from 16 random bytes."""
+    return "req_" + base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=")
+
+
+def accept_request_id(inbound: str | None) -> str:
+    """Echo a caller's id when it is safe to log and to put in a header; otherwise make one."""
+    if inbound and SAFE_REQUEST_ID.fullmatch(inbound):
+        return inbound
+    return new_request_id()
+
+
+def redact_query(query: str) -> str:
+    """The query string with credentials cut to their prefix, fit for a log line."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode(
+        [
+            (
+                name,
+                value[:CREDENTIAL_PREFIX_LENGTH] + "…"
+                if name in CREDENTIAL_PARAMETERS and value
+                else value,
+            )
+            for name, value in pairs
+        ]
+    )
+
+
+class RequestIdMiddleware:
+    """Give every request an id (reference §8), echo it, and log one redacted line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        inbound = next(
+            (
+                value.decode("latin-1")
+                for name, value in scope["headers"]
+                if name == b"x-request-id"
+            ),
+            None,
+        )
+        request_id = accept_request_id(inbound)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started, status = time.perf_counter(), 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-Id"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                query = redact_query(scope.get("query_string", b"").decode("latin-1"))
+                access_log.info(
+                    "%s %s%s %s %.1fms %s",
+                    scope.get("method", "WS"),
+                    scope["path"],
+                    f"?{query}" if query else "",
+                    status or 500,
+                    (time.perf_counter() - started) * 1000,
+                    request_id,
+                )
+
+
+class JsonBodyMiddleware:
+    """Treat every request body as JSON, whatever its Content-Type says (reference §1.1).
+
+    vbauth's API takes JSON only; clients that forget the header (``curl -d``) still work,
+    and a body that is not JSON gets the INVALID_JSON_BODY envelope.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            headers = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
+            headers.append((b"content-type", b"application/json"))
+            scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)

@@ -1,0 +1,58 @@
+"""The ASGI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from vbauth import __version__
+from vbauth.api import agents, auth, customer, customers, health, me
+from vbauth.api.errors import install_error_handlers
+from vbauth.api.middleware import JsonBodyMiddleware, RequestIdMiddleware
+from vbauth.runtime import Runtime
+from vbauth.settings import Settings, get_settings
+
+ROUTERS = (health.router, auth.router, me.router, customer.router, customers.router, agents.router)
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app; tests pass their own settings or a runtime they share between apps."""
+    runtime = runtime or Runtime.build(settings or get_settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await runtime.close()
+
+    app = FastAPI(
+        title="vbauth",
+        version=__version__,
+        lifespan=lifespan,
+        max_body_size=runtime.settings.max_body_bytes,
+    )
+    app.state.runtime = runtime
+    for router in ROUTERS:
+        app.include_router(router)
+    install_error_handlers(app)
+    origins = runtime.settings.cors_origins
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_credentials="*" not in origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+            expose_headers=["X-Request-Id"],
+            max_age=43200,
+        )
+    app.add_middleware(JsonBodyMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def make_app() -> FastAPI:
+    """The factory uvicorn calls (``vbauth serve``): settings from the environment."""
+    return create_app()

@@ -1,0 +1,174 @@
+"""The one credential pipeline: request -> credential -> identity (reference §4).
+
+HTTP routes, and later the WebSocket, the gateway and forward-auth, all call
+``find_credential`` and ``Authenticator.authenticate``; nothing else reads credentials.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import select
+
+from vbauth import clock
+from vbauth.db import SessionFactory
+from vbauth.identity import AgentIdentity, Identity
+from vbauth.models import Agent, Customer, LoginSession
+from vbauth.security.tokens import InvalidToken, KeyRing
+from vbauth.services.errors import InvalidCredentials
+
+LOGIN_TOKEN_TYPE = "login"
+DEAD_CUSTOMER_STATUSES = frozenset({"deleted", "expired"})
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    kind: Literal["token", "accesskey"]
+    value: str
+    source: Literal["cookie", "query", "header"]
+
+    def __repr__(self) -> str:  # a credential never reaches a log whole
+        return f"Credential({self.kind}, {self.value[:11]}…, {self.source})"
+
+
+def find_credential(
+    headers: Mapping[str, str], cookies: Mapping[str, str], query: Mapping[str, str]
+) -> Credential | None:
+    """The first credential in the reference's order; later sources are not even looked at.
+
+    Token sources come first (cookie, query, ``Authorization: Bearer``), then accesskey
+    sources (cookie, query). A bad token therefore shadows a good accesskey, as in VoIPBIN.
+    """
+    if value := cookies.get("token"):
+        return Credential("token", value, "cookie")
+    if value := query.get("token"):
+        return Credential("token", value, "query")
+    if value := bearer_token(headers.get("authorization", "")):
+        return Credential("token", value, "header")
+    if value := cookies.get("accesskey"):
+        return Credential("accesskey", value, "cookie")
+    if value := query.get("accesskey"):
+        return Credential("accesskey", value, "query")
+    return None
+
+
+def bearer_token(header: str) -> str:
+    """The token of an RFC 6750 ``Authorization: Bearer <token>`` header, or ``""``."""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return ""
+    return token.strip()
+
+
+class TtlCache:
+    """A small dict with per-entry expiry and a generation that invalidation bumps.
+
+    A reader notes the generation before its database read and stores only if no invalidation
+    happened meanwhile, so a read racing a revocation cannot re-cache the revoked state.
+    """
+
+    def __init__(self, *, max_entries: int = 10_000) -> None:
+        self._entries: dict[Any, tuple[float, Any]] = {}
+        self._max_entries = max_entries
+        self.generation = 0
+
+    def get(self, key: Any) -> Any | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            self._entries.pop(key, None)
+            return None
+        return entry[1]
+
+    def put(self, key: Any, value: Any, *, ttl: float, generation: int) -> None:
+        if ttl <= 0 or generation != self.generation:
+            return
+        if len(self._entries) >= self._max_entries:
+            self._entries.clear()  # cheap and bounded; a cold cache only costs a DB read
+        self._entries[key] = (time.monotonic() + ttl, value)
+
+    def invalidate(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+
+
+class Authenticator:
+    """Turns a credential into the caller's current identity, or raises ``InvalidCredentials``."""
+
+    def __init__(self, *, keys: KeyRing, sessions: SessionFactory, cache_ttl: float) -> None:
+        self._keys = keys
+        self._sessions = sessions
+        self._cache_ttl = cache_ttl
+        self.claims_cache = TtlCache()  # verified JWT claims, by token, until their exp
+        self.identity_cache = TtlCache()  # resolved identities, by login session id
+
+    async def authenticate(self, credential: Credential) -> Identity:
+        if credential.kind == "accesskey":
+            raise InvalidCredentials()  # accesskeys get their verifier with /v1.0/accesskeys
+        claims = self._verified_claims(credential.value)
+        if claims["typ"] != LOGIN_TOKEN_TYPE:
+            raise InvalidCredentials()
+        return await self._login_identity(claims)
+
+    def _verified_claims(self, token: str) -> dict[str, Any]:
+        now = clock.wall_clock()
+        claims = self.claims_cache.get(token)
+        if claims is not None and claims["exp"] > now.timestamp():
+            return claims  # type: ignore[no-any-return]
+        try:
+            claims = self._keys.read(token, at=now)
+        except InvalidToken as error:
+            raise InvalidCredentials() from error
+        ttl = claims["exp"] - now.timestamp()
+        self.claims_cache.put(token, claims, ttl=ttl, generation=self.claims_cache.generation)
+        return claims
+
+    async def _login_identity(self, claims: dict[str, Any]) -> AgentIdentity:
+        try:
+            session_id, agent_id = uuid.UUID(str(claims["sid"])), uuid.UUID(claims["sub"])
+        except (KeyError, ValueError) as error:
+            raise InvalidCredentials() from error
+        cached = self.identity_cache.get(session_id)
+        if cached is not None and cached.agent_id == agent_id:
+            return cached  # type: ignore[no-any-return]
+        generation = self.identity_cache.generation
+        identity = await self._load_login_identity(session_id, agent_id)
+        self.identity_cache.put(session_id, identity, ttl=self._cache_ttl, generation=generation)
+        return identity
+
+    async def _load_login_identity(
+        self, session_id: uuid.UUID, agent_id: uuid.UUID
+    ) -> AgentIdentity:
+        query = (
+            select(LoginSession, Agent, Customer)
+            .join(Agent, Agent.id == LoginSession.agent_id)
+            .join(Customer, Customer.id == Agent.customer_id)
+            .where(LoginSession.id == session_id, LoginSession.agent_id == agent_id)
+        )
+        async with self._sessions() as db:
+            row = (await db.execute(query)).first()
+        if row is None:
+            raise InvalidCredentials()
+        login, agent, customer = row
+        if (
+            login.tm_revoke is not None
+            or login.tm_expire <= clock.wall_clock()
+            or agent.tm_delete is not None
+            or customer.tm_delete is not None
+            or customer.status in DEAD_CUSTOMER_STATUSES
+        ):
+            raise InvalidCredentials()
+        return AgentIdentity(
+            agent_id=agent.id,
+            customer_id=customer.id,
+            session_id=login.id,
+            permission=agent.permission,
+            username=agent.username,
+            customer_status=customer.status,
+            deletion_scheduled=customer.tm_deletion_scheduled,
+        )

@@ -1,0 +1,195 @@
+"""The ``vbauth`` command: serve, migrate, and operator tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+import uvicorn
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbauth import migrate
+from vbauth.runtime import Runtime, load_jwt_secret
+from vbauth.schemas import AgentOut, CustomerAdminOut
+from vbauth.services import agents, customers, operator
+from vbauth.services.errors import ServiceError
+from vbauth.settings import get_settings
+
+app = typer.Typer(
+    help="vbauth: API authentication service.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+customer_app = typer.Typer(help="Manage customers.", no_args_is_help=True)
+agent_app = typer.Typer(help="Manage agents.", no_args_is_help=True)
+app.add_typer(customer_app, name="customer")
+app.add_typer(agent_app, name="agent")
+
+console = Console()
+errors = Console(stderr=True)
+T = TypeVar("T")
+
+LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "vbauth": {"handlers": ["stderr"], "level": "INFO"},
+        "uvicorn": {"handlers": ["stderr"], "level": "INFO"},
+    },
+}
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+) -> None:
+    """Apply migrations, then serve the API."""
+    settings = get_settings()
+    migrate.upgrade(settings.effective_database_url)
+    load_jwt_secret(settings)  # made once here, before workers could race to make it
+    uvicorn.run(
+        "vbauth.app:make_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        # uvicorn's access log prints query strings whole, credentials included;
+        # vbauth logs its own line per request with credentials cut to a prefix.
+        access_log=False,
+        log_config=LOG_CONFIG,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date."""
+    url = get_settings().effective_database_url
+    migrate.upgrade(url)
+    errors.print("[green]database is up to date[/green]")
+
+
+@app.command()
+def bootstrap(
+    username: Annotated[str, typer.Option(help="The superadmin's username (an email).")],
+    password: Annotated[
+        str | None, typer.Option(help="Or VBAUTH_BOOTSTRAP_PASSWORD, or asked for.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create the platform superadmin (or reset its password when it exists)."""
+    settings = get_settings()
+    secret = password or (
+        settings.bootstrap_password and settings.bootstrap_password.get_secret_value()
+    )
+    if not secret:
+        secret = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    agent, created = _run(
+        lambda session, runtime: operator.bootstrap_superadmin(
+            session, passwords=runtime.passwords, username=username, password=secret
+        )
+    )
+    _show({"agent": AgentOut.model_validate(agent), "created": created}, as_json)
+
+
+@customer_app.command("create")
+def customer_create(
+    email: Annotated[str, typer.Option()],
+    admin_password: Annotated[
+        str, typer.Option(help="Password of the customer's first admin (username = email).")
+    ],
+    name: Annotated[str, typer.Option()] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Create an active customer and its first admin agent."""
+    customer, agent = _run(
+        lambda session, runtime: customers.create(
+            session,
+            by=None,
+            passwords=runtime.passwords,
+            email=email,
+            admin_password=admin_password,
+            name=name,
+        )
+    )
+    _show(
+        {
+            "customer": CustomerAdminOut.model_validate(customer),
+            "agent": AgentOut.model_validate(agent),
+        },
+        as_json,
+    )
+
+
+@agent_app.command("create")
+def agent_create(
+    customer_id: Annotated[uuid.UUID, typer.Option()],
+    username: Annotated[str, typer.Option()],
+    password: Annotated[str, typer.Option()],
+    permission: Annotated[int, typer.Option(help="Permission bits, e.g. 16, 32, 64.")] = 16,
+    name: Annotated[str, typer.Option()] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Create an agent in a customer."""
+    agent = _run(
+        lambda session, runtime: agents.insert(
+            session,
+            passwords=runtime.passwords,
+            customer_id=customer_id,
+            username=username,
+            password=password,
+            permission=permission,
+            name=name,
+        )
+    )
+    _show({"agent": AgentOut.model_validate(agent)}, as_json)
+
+
+def _run(work: Callable[[AsyncSession, Runtime], Awaitable[T]]) -> T:
+    """Run one service call in one transaction against the configured database."""
+    settings = get_settings()
+    migrate.upgrade(settings.effective_database_url)
+
+    async def main() -> T:
+        runtime = Runtime.build(settings)
+        try:
+            async with runtime.transaction() as session:
+                return await work(session, runtime)
+        finally:
+            await runtime.close()
+
+    try:
+        return asyncio.run(main())
+    except ServiceError as error:
+        errors.print(f"[red]error:[/red] {error.reason}: {error.message}")
+        raise typer.Exit(1) from error
+
+
+def _show(result: dict[str, Any], as_json: bool) -> None:
+    plain = {
+        key: value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+        for key, value in result.items()
+    }
+    if as_json:
+        typer.echo(json.dumps(plain, indent=2))
+        return
+    for key, value in plain.items():
+        if not isinstance(value, dict):
+            console.print(f"[bold]{key}[/bold]: {value}")
+            continue
+        table = Table(title=key, show_header=False)
+        for field, item in value.items():
+            table.add_row(field, "" if item is None else str(item))
+        console.print(table)

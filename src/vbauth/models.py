@@ -1,0 +1,111 @@
+"""Database tables. Soft delete (``tm_delete``) where the reference has it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, String, Text, Uuid, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vbauth.clock import now
+from vbauth.db import Base, UTCDateTime, new_id
+
+NIL_UUID = uuid.UUID(int=0)
+
+CUSTOMER_STATUSES = ("initial", "active", "frozen", "expired", "deleted")
+IDENTITY_VERIFICATION_STATUSES = ("none", "pending", "verified", "rejected")
+WEBHOOK_METHODS = ("", "POST", "GET", "PUT", "DELETE")
+RING_METHODS = ("ringall", "linear")
+AGENT_STATUSES = ("", "available", "away", "busy", "offline", "ringing")
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    phone_number: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    webhook_method: Mapped[str] = mapped_column(String(8), default="")
+    webhook_uri: Mapped[str] = mapped_column(Text, default="")
+    webhook_secret: Mapped[str] = mapped_column(String(128), default="")
+    billing_account_id: Mapped[uuid.UUID] = mapped_column(Uuid, default=NIL_UUID)
+    # Metadata on the wire; "metadata" itself is reserved by SQLAlchemy's declarative base.
+    flags: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="initial")
+    identity_verification_status: Mapped[str] = mapped_column(String(16), default="none")
+    terms_agreed_version: Mapped[str] = mapped_column(String(64), default="")
+    terms_agreed_ip: Mapped[str] = mapped_column(String(64), default="")
+    tm_deletion_scheduled: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    tm_update: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tm_delete: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # One live customer per email; the database decides, so two signups cannot race.
+        Index(
+            "uq_customers_email_live",
+            "email",
+            unique=True,
+            sqlite_where=text("tm_delete IS NULL AND email != ''"),
+            postgresql_where=text("tm_delete IS NULL AND email != ''"),
+        ),
+        Index("ix_customers_tm_create", "tm_create"),
+    )
+
+    @property
+    def is_live(self) -> bool:
+        return self.tm_delete is None and self.status not in ("deleted", "expired")
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("customers.id"))
+    # Stored normalised (trimmed, lower-case), so uniqueness is case-insensitive in the index.
+    username: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(256), default="")
+    name: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    ring_method: Mapped[str] = mapped_column(String(16), default="ringall")
+    status: Mapped[str] = mapped_column(String(16), default="offline")
+    permission: Mapped[int] = mapped_column(BigInteger, default=0)
+    tag_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    addresses: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    tm_update: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tm_delete: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index(
+            "uq_agents_username_live",
+            "username",
+            unique=True,
+            sqlite_where=text("tm_delete IS NULL"),
+            postgresql_where=text("tm_delete IS NULL"),
+        ),
+        Index("ix_agents_customer_id_tm_create", "customer_id", "tm_create"),
+    )
+
+
+class LoginSession(Base):
+    """One successful login. Its id is the token's ``sid``; revoking it kills the token."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    agent_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("agents.id"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("customers.id"))
+    client_ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(512), default="")
+    tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    tm_expire: Mapped[datetime] = mapped_column(UTCDateTime)
+    tm_revoke: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_login_sessions_agent_id", "agent_id"),)

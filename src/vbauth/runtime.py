@@ -1,0 +1,104 @@
+"""The long-lived parts of a running vbauth, built once from settings by the app or the CLI."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from vbauth.authn import Authenticator
+from vbauth.db import SessionFactory, make_engine, make_sessionmakers
+from vbauth.security.passwords import Passwords
+from vbauth.security.tokens import KeyRing
+from vbauth.settings import Network, Settings, check_secret_strength
+
+log = logging.getLogger("vbauth")
+
+SECRET_FILE = "jwt_secret"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    read_sessions: SessionFactory
+    write_sessions: SessionFactory
+    keys: KeyRing
+    passwords: Passwords
+    authenticator: Authenticator
+    trusted_networks: list[Network]
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        engine = make_engine(settings.effective_database_url)
+        readers, writers = make_sessionmakers(engine)
+        keys = KeyRing(
+            load_jwt_secret(settings),
+            [s.get_secret_value() for s in settings.jwt_previous_secrets],
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        passwords = Passwords(
+            memory_kib=settings.argon2_memory_kib,
+            time_cost=settings.argon2_time_cost,
+            parallelism=settings.argon2_parallelism,
+        )
+        authenticator = Authenticator(
+            keys=keys, sessions=readers, cache_ttl=settings.identity_cache_ttl
+        )
+        return cls(
+            settings,
+            engine,
+            readers,
+            writers,
+            keys,
+            passwords,
+            authenticator,
+            settings.trusted_networks,
+        )
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+        """One transaction: commit on success, roll back on any error.
+
+        When a service marked the transaction as changing identities, the identity cache is
+        cleared after the commit (see ``db.mark_identity_changed``).
+        """
+        factory = self.write_sessions if write else self.read_sessions
+        async with factory() as session:
+            async with session.begin():
+                yield session
+            if session.info.pop("identity_changed", False):
+                self.authenticator.identity_cache.invalidate()
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def load_jwt_secret(settings: Settings) -> str:
+    """The configured secret or, for a local run, one generated once and kept in the data dir."""
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    path = Path(settings.data_dir) / SECRET_FILE
+    if path.exists():
+        secret = path.read_text().strip()
+        check_secret_strength(secret)
+        return secret
+    log.warning(
+        "VBAUTH_JWT_SECRET is not set: generated one in %s (set it in production, and "
+        "the same on every instance)",
+        path,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    # Created 0600 in one step, so the secret is never readable by others, even briefly.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return secret

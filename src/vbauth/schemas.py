@@ -1,0 +1,188 @@
+"""Request and response bodies. Field names follow the reference's JSON."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+
+from vbauth.clock import format_timestamp
+from vbauth.models import AGENT_STATUSES, RING_METHODS, WEBHOOK_METHODS
+from vbauth.permissions import MAX_PERMISSION
+
+Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]
+Name = Annotated[str, Field(max_length=255)]
+Detail = Annotated[str, Field(max_length=4096)]
+Email = Annotated[str, Field(max_length=254)]
+PermissionBits = Annotated[int, Field(ge=0, le=MAX_PERMISSION)]
+WebhookMethod = Literal[WEBHOOK_METHODS]  # type: ignore[valid-type]
+RingMethod = Literal[RING_METHODS]  # type: ignore[valid-type]
+AgentStatus = Literal[AGENT_STATUSES]  # type: ignore[valid-type]
+# Login fields are bounded generously: the password length rule is the service's to apply, after
+# the same hashing work, so that length never becomes an oracle.
+LoginText = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+def _refuse_unstorable_text(value: Any) -> None:
+    """NUL and lone surrogates parse as JSON but no database stores them: refuse them up front."""
+    if isinstance(value, str):
+        if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
+            raise ValueError("text contains a NUL character or an unpaired surrogate")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_unstorable_text(key)
+            _refuse_unstorable_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_unstorable_text(item)
+
+
+class Input(BaseModel):
+    """A request body: strict JSON types, unknown keys ignored, storable text only."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        _refuse_unstorable_text(data)
+        return data
+
+
+class LoginIn(Input):
+    username: LoginText
+    password: LoginText
+
+
+class LoginOut(BaseModel):
+    username: str
+    token: str
+
+
+class Address(Input):
+    type: Literal[
+        "", "agent", "conference", "email", "extension", "line", "sip", "tel", "web_session"
+    ] = ""
+    target: Detail = ""
+    target_name: Name = ""
+    name: Name = ""
+    detail: Detail = ""
+
+
+class CustomerFields(Input):
+    name: Name = ""
+    detail: Detail = ""
+    phone_number: Name = ""
+    address: Detail = ""
+    webhook_method: WebhookMethod = ""
+    webhook_uri: Detail = ""
+
+
+class CustomerCreate(CustomerFields):
+    email: Email
+    admin_password: LoginText | None = None  # vbauth extension: the first admin's password
+
+
+class CustomerUpdate(Input):
+    name: Name | None = None
+    detail: Detail | None = None
+    email: Email | None = None
+    phone_number: Name | None = None
+    address: Detail | None = None
+    webhook_method: WebhookMethod | None = None
+    webhook_uri: Detail | None = None
+
+
+class CustomerOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    detail: str
+    email: str
+    phone_number: str
+    address: str
+    webhook_method: str
+    webhook_uri: str
+    billing_account_id: uuid.UUID
+    metadata: dict[str, Any] = Field(validation_alias="flags")
+    email_verified: bool
+    status: str
+    identity_verification_status: str
+    tm_deletion_scheduled: Timestamp | None
+    tm_create: Timestamp
+    tm_update: Timestamp | None
+    tm_delete: Timestamp | None
+
+
+class CustomerSelfOut(CustomerOut):
+    webhook_secret: str
+
+
+class CustomerAdminOut(CustomerOut):
+    terms_agreed_version: str
+    terms_agreed_ip: str
+
+
+class AgentCreate(Input):
+    username: Email
+    password: LoginText
+    name: Name = ""
+    detail: Detail = ""
+    ring_method: RingMethod = "ringall"
+    permission: PermissionBits = 0
+    tag_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    addresses: list[Address] = Field(default_factory=list, max_length=100)
+
+
+class AgentUpdate(Input):
+    name: Name | None = None
+    detail: Detail | None = None
+    ring_method: RingMethod | None = None
+
+
+class PermissionUpdate(Input):
+    permission: PermissionBits
+
+
+class PasswordUpdate(Input):
+    password: LoginText
+
+
+class AgentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    username: str
+    name: str
+    detail: str
+    ring_method: str
+    status: str
+    permission: int
+    tag_ids: list[str]
+    addresses: list[dict[str, Any]]
+    tm_create: Timestamp
+    tm_update: Timestamp | None
+    tm_delete: Timestamp | None
+
+
+class CustomerCreated(BaseModel):
+    customer: CustomerAdminOut
+    agent: AgentOut
+
+
+Item = TypeVar("Item")
+
+
+class PageOut(BaseModel, Generic[Item]):
+    result: list[Item]
+    next_page_token: str
+
+    @classmethod
+    def of(cls, items: list[Any], out: type[BaseModel]) -> PageOut[Any]:
+        """The reference's envelope: the last item's ``tm_create``, or ``""`` for an empty page."""
+        token = format_timestamp(items[-1].tm_create) if items else ""
+        return cls(result=[out.model_validate(item) for item in items], next_page_token=token)

@@ -1,0 +1,1 @@
+"""Credential primitives: pure functions and small objects, no database and no HTTP."""

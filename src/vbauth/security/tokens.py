@@ -1,0 +1,122 @@
+"""JWTs per RFC 8725: HS256 only, a key ring addressed by ``kid``, standard claims, typed tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+
+ALGORITHM = "HS256"
+ALLOWED_ALGORITHMS = (ALGORITHM,)  # never "none", never an algorithm the header picks
+MAX_TOKEN_LENGTH = 4096
+REQUIRED_CLAIMS = ("exp", "iat", "nbf", "jti", "iss", "aud", "typ", "sub")
+
+
+class InvalidToken(Exception):
+    """Anything wrong with a token. The reason is for logs; callers all answer the same 401."""
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    secret: bytes
+
+    @classmethod
+    def from_secret(cls, secret: str) -> SigningKey:
+        raw = secret.encode()
+        # The kid names the key without revealing it: a short digest of a 256-bit secret.
+        kid = "hs-" + hashlib.sha256(b"vbauth-kid\x00" + raw).hexdigest()[:16]
+        return cls(kid=kid, secret=raw)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    jti: str
+    expires_at: datetime
+
+
+class KeyRing:
+    """Signs with the current key; verifies with the current key and any previous ones."""
+
+    def __init__(self, current: str, previous: list[str], *, issuer: str, audience: str) -> None:
+        self.current = SigningKey.from_secret(current)
+        self._keys = {key.kid: key for key in map(SigningKey.from_secret, [current, *previous])}
+        self.issuer = issuer
+        self.audience = audience
+
+    def issue(
+        self, *, typ: str, subject: str, ttl: int, at: datetime, extra: dict[str, Any] | None = None
+    ) -> IssuedToken:
+        issued_at = int(at.timestamp())
+        expires_at = at + timedelta(seconds=ttl)
+        jti = str(uuid.uuid4())
+        claims = {
+            **(extra or {}),
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject,
+            "typ": typ,
+            "jti": jti,
+            "iat": issued_at,
+            "nbf": issued_at,
+            "exp": issued_at + ttl,
+        }
+        headers = {"kid": self.current.kid, "typ": "JWT"}
+        token = jwt.encode(claims, self.current.secret, algorithm=ALGORITHM, headers=headers)
+        return IssuedToken(token=token, jti=jti, expires_at=expires_at)
+
+    def read(self, token: str, *, at: datetime) -> dict[str, Any]:
+        """The verified claims of ``token`` at time ``at``, or ``InvalidToken``."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken("empty or oversized token")
+        key = self._key_for(token)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.secret,
+                algorithms=list(ALLOWED_ALGORITHMS),
+                audience=self.audience,
+                issuer=self.issuer,
+                # Time is checked below against vbauth's clock, so tests can move it.
+                options={
+                    "require": list(REQUIRED_CLAIMS),
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
+            )
+        except jwt.PyJWTError as error:
+            raise InvalidToken(str(error)) from error
+        _check_times(claims, int(at.timestamp()))
+        if not isinstance(claims["typ"], str) or not isinstance(claims["sub"], str):
+            raise InvalidToken("typ and sub must be strings")
+        return claims
+
+    def _key_for(self, token: str) -> SigningKey:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as error:
+            raise InvalidToken(str(error)) from error
+        if header.get("alg") not in ALLOWED_ALGORITHMS:
+            raise InvalidToken("algorithm not allowed")
+        kid = header.get("kid")
+        key = self._keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise InvalidToken("unknown kid")
+        return key
+
+
+def _check_times(claims: dict[str, Any], now: int) -> None:
+    for name in ("exp", "nbf", "iat"):
+        value = claims[name]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidToken(f"{name} must be an integer")
+    if now >= claims["exp"]:
+        raise InvalidToken("expired")
+    if now < claims["nbf"]:
+        raise InvalidToken("not yet valid")

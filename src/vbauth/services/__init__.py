@@ -1,0 +1,1 @@
+"""Business rules. Services take a session and keyword arguments, raise ``errors``, never commit."""

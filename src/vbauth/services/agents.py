@@ -1,0 +1,242 @@
+"""Agents: the people of a customer, their permission bits and passwords."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbauth import clock
+from vbauth.db import mark_identity_changed
+from vbauth.identity import Identity
+from vbauth.models import Agent, Customer, LoginSession
+from vbauth.permissions import ADMIN_OR_MANAGER, MAX_PERMISSION, Permission, is_admin_level
+from vbauth.security.passwords import Passwords, password_problem
+from vbauth.services.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    StateInvalid,
+)
+from vbauth.services.pages import Page, paged
+from vbauth.services.validation import is_valid_email, normalize_username
+
+ADMIN_LEVEL_BITS = int(Permission.CUSTOMER_ADMIN | Permission.PROJECT_SUPER_ADMIN)
+EDITABLE_FIELDS = ("name", "detail", "ring_method")
+
+
+async def insert(
+    session: AsyncSession,
+    *,
+    passwords: Passwords,
+    customer_id: uuid.UUID,
+    username: str,
+    password: str | None,
+    permission: int,
+    **fields: Any,
+) -> Agent:
+    """Store a new agent; no authorization here (callers decide who may create whom)."""
+    username = normalize_username(username)
+    if not is_valid_email(username):
+        raise InvalidArgument("The username must be an email address.")
+    if not 0 <= permission <= MAX_PERMISSION:
+        raise InvalidArgument("The permission is out of range.")
+    password_hash = ""  # no usable password until one is set
+    if password is not None:
+        _check_password(password)
+        password_hash = await passwords.hash(password)
+    agent = Agent(
+        customer_id=customer_id,
+        username=username,
+        password_hash=password_hash,
+        permission=int(permission),
+        **fields,
+    )
+    session.add(agent)
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        raise AlreadyExists(
+            "An agent with this username already exists.", reason="AGENT_USERNAME_TAKEN"
+        ) from error
+    return agent
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    by: Identity,
+    passwords: Passwords,
+    username: str,
+    password: str,
+    permission: int,
+    **fields: Any,
+) -> Agent:
+    """An agent in the caller's customer, with at most the bits the caller may grant."""
+    _require(by, by.customer_id, ADMIN_OR_MANAGER)
+    _require_grantable(by, permission)
+    return await insert(
+        session,
+        passwords=passwords,
+        customer_id=by.customer_id,
+        username=username,
+        password=password,
+        permission=permission,
+        **fields,
+    )
+
+
+async def get(session: AsyncSession, *, by: Identity, agent_id: uuid.UUID) -> Agent:
+    agent = await _load_visible(session, by, agent_id)
+    if agent.id != by.agent_id:
+        _require(by, agent.customer_id, ADMIN_OR_MANAGER)
+    return agent
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    by: Identity,
+    page: Page,
+    status: str | None = None,
+    tag_ids: list[str] | None = None,
+) -> list[Agent]:
+    _require(by, by.customer_id, ADMIN_OR_MANAGER)
+    query = select(Agent).where(Agent.customer_id == by.customer_id, Agent.tm_delete.is_(None))
+    if status is not None:
+        query = query.where(Agent.status == status)
+    agents = list((await session.scalars(paged(query, Agent, page))).all())
+    if tag_ids:
+        # Tags live in a JSON list; filtering here keeps one query shape for both databases.
+        wanted = set(tag_ids)
+        agents = [agent for agent in agents if wanted & set(agent.tag_ids)]
+    return agents
+
+
+async def update_fields(
+    session: AsyncSession, *, by: Identity, agent_id: uuid.UUID, changes: dict[str, Any]
+) -> Agent:
+    """Change name, detail or ring method; fields left out stay as they were."""
+    agent = await _load_manageable(session, by, agent_id)
+    for name in EDITABLE_FIELDS:
+        if name in changes:
+            setattr(agent, name, changes[name])
+    agent.tm_update = clock.now()
+    await session.flush()
+    return agent
+
+
+async def update_permission(
+    session: AsyncSession, *, by: Identity, agent_id: uuid.UUID, permission: int
+) -> Agent:
+    agent = await _load_manageable(session, by, agent_id)
+    _require_grantable(by, permission)
+    if is_admin_level(agent.permission) and not is_admin_level(permission):
+        await _keep_an_admin(session, agent)
+    agent.permission, agent.tm_update = permission, clock.now()
+    mark_identity_changed(session)
+    await session.flush()
+    return agent
+
+
+async def update_password(
+    session: AsyncSession, *, by: Identity, passwords: Passwords, agent_id: uuid.UUID, password: str
+) -> Agent:
+    """Set a password and end the agent's other sessions (a stolen token dies with the old one)."""
+    agent = await _load_manageable(session, by, agent_id)
+    _check_password(password)
+    agent.password_hash = await passwords.hash(password)
+    agent.tm_update = clock.now()
+    keep = by.session_id if agent.id == by.agent_id else None
+    await revoke_sessions(session, agent_id=agent.id, except_session=keep)
+    await session.flush()
+    return agent
+
+
+async def delete(session: AsyncSession, *, by: Identity, agent_id: uuid.UUID) -> Agent:
+    agent = await _load_manageable(session, by, agent_id)
+    if is_admin_level(agent.permission):
+        await _keep_an_admin(session, agent)
+    agent.tm_delete = agent.tm_update = clock.now()
+    await revoke_sessions(session, agent_id=agent.id)
+    await session.flush()
+    return agent
+
+
+async def revoke_sessions(
+    session: AsyncSession, *, agent_id: uuid.UUID, except_session: uuid.UUID | None = None
+) -> None:
+    query = update(LoginSession).where(
+        LoginSession.agent_id == agent_id, LoginSession.tm_revoke.is_(None)
+    )
+    if except_session is not None:
+        query = query.where(LoginSession.id != except_session)
+    await session.execute(query.values(tm_revoke=clock.now()))
+    mark_identity_changed(session)
+
+
+async def _keep_an_admin(session: AsyncSession, agent: Agent) -> None:
+    """Refuse to remove a customer's last admin-level agent.
+
+    The customer row is locked first (PostgreSQL; SQLite writers are serialised already), so two
+    admins cannot demote each other at the same moment and leave the customer with none.
+    """
+    await session.execute(
+        select(Customer.id).where(Customer.id == agent.customer_id).with_for_update()
+    )
+    others = await session.scalar(
+        select(func.count())
+        .select_from(Agent)
+        .where(
+            Agent.customer_id == agent.customer_id,
+            Agent.tm_delete.is_(None),
+            Agent.id != agent.id,
+            Agent.permission.bitwise_and(ADMIN_LEVEL_BITS) != 0,
+        )
+    )
+    if not others:
+        raise StateInvalid("A customer must keep at least one admin.", reason="LAST_ADMIN")
+
+
+async def _load_visible(session: AsyncSession, by: Identity, agent_id: uuid.UUID) -> Agent:
+    """A live agent the caller may know exists; another customer's agent is simply not found."""
+    agent = await session.get(Agent, agent_id)
+    if agent is None or agent.tm_delete is not None:
+        raise NotFound(reason="AGENT_NOT_FOUND")
+    if agent.customer_id != by.customer_id and not by.is_superadmin:
+        raise NotFound(reason="AGENT_NOT_FOUND")
+    return agent
+
+
+async def _load_manageable(session: AsyncSession, by: Identity, agent_id: uuid.UUID) -> Agent:
+    """An agent the caller may change: admin or manager rights, and authority over its bits.
+
+    A manager cannot touch an admin (nor an admin a superadmin): the target's bits must all be
+    ones the caller could grant. Agents may always manage themselves within their rights.
+    """
+    agent = await _load_visible(session, by, agent_id)
+    _require(by, agent.customer_id, ADMIN_OR_MANAGER)
+    if agent.id != by.agent_id and agent.permission & ~by.grantable:
+        raise PermissionDenied("You may not manage an agent with more rights than you can grant.")
+    return agent
+
+
+def _require(by: Identity, customer_id: uuid.UUID, permission: int) -> None:
+    if not by.can_access(customer_id, permission):
+        raise PermissionDenied()
+
+
+def _require_grantable(by: Identity, permission: int) -> None:
+    if not 0 <= permission <= MAX_PERMISSION:
+        raise InvalidArgument("The permission is out of range.")
+    if permission & ~by.grantable:
+        raise PermissionDenied("You may not grant these permission bits.")
+
+
+def _check_password(password: str) -> None:
+    if problem := password_problem(password):
+        raise InvalidArgument(problem)

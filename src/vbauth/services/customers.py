@@ -1,0 +1,143 @@
+"""Customers: the tenants that own everything else."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy import update as sql_update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbauth import clock
+from vbauth.db import mark_identity_changed
+from vbauth.identity import Identity
+from vbauth.models import Agent, Customer, LoginSession
+from vbauth.permissions import ADMIN_OR_MANAGER, Permission
+from vbauth.security.passwords import Passwords
+from vbauth.services import agents
+from vbauth.services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from vbauth.services.pages import Page, paged
+from vbauth.services.validation import is_valid_email, normalize_email
+
+EDITABLE_FIELDS = (
+    "name",
+    "detail",
+    "email",
+    "phone_number",
+    "address",
+    "webhook_method",
+    "webhook_uri",
+)
+FIRST_ADMIN_NAME = "default admin"
+
+
+def require_superadmin(by: Identity | None) -> None:
+    """``None`` is the local operator (the CLI), who holds the database anyway."""
+    if by is not None and not by.is_superadmin:
+        raise PermissionDenied()
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    by: Identity | None,
+    passwords: Passwords,
+    email: str,
+    status: str = "active",
+    admin_password: str | None = None,
+    **fields: str,
+) -> tuple[Customer, Agent]:
+    """A customer and its first admin agent (username = email), in one transaction."""
+    require_superadmin(by)
+    email = normalize_email(email)
+    if not is_valid_email(email):
+        raise InvalidArgument("The email address is invalid.")
+    customer = Customer(email=email, status=status, webhook_secret=secrets.token_hex(32), **fields)
+    session.add(customer)
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        raise AlreadyExists("A customer with this email already exists.") from error
+    admin = await agents.insert(
+        session,
+        passwords=passwords,
+        customer_id=customer.id,
+        username=email,
+        password=admin_password,
+        name=FIRST_ADMIN_NAME,
+        permission=Permission.CUSTOMER_ADMIN,
+    )
+    return customer, admin
+
+
+async def get(session: AsyncSession, *, by: Identity | None, customer_id: uuid.UUID) -> Customer:
+    require_superadmin(by)
+    customer = await session.get(Customer, customer_id)
+    if customer is None or customer.tm_delete is not None:
+        raise NotFound(reason="CUSTOMER_NOT_FOUND")
+    return customer
+
+
+async def get_own(session: AsyncSession, *, by: Identity) -> Customer:
+    """The caller's own customer; admins and managers only (reference §1.11)."""
+    if not by.can_access(by.customer_id, ADMIN_OR_MANAGER):
+        raise PermissionDenied()
+    customer = await session.get(Customer, by.customer_id)
+    if customer is None:
+        raise NotFound(reason="CUSTOMER_NOT_FOUND")
+    return customer
+
+
+async def list_page(session: AsyncSession, *, by: Identity, page: Page) -> list[Customer]:
+    require_superadmin(by)
+    query = paged(select(Customer).where(Customer.tm_delete.is_(None)), Customer, page)
+    return list((await session.scalars(query)).all())
+
+
+async def update(session: AsyncSession, *, customer: Customer, changes: dict[str, Any]) -> Customer:
+    """Apply the given fields; fields left out stay as they were."""
+    if "email" in changes:
+        changes["email"] = normalize_email(changes["email"])
+        if not is_valid_email(changes["email"]):
+            raise InvalidArgument("The email address is invalid.")
+    for name in EDITABLE_FIELDS:
+        if name in changes:
+            setattr(customer, name, changes[name])
+    customer.tm_update = clock.now()
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        raise AlreadyExists("A customer with this email already exists.") from error
+    return customer
+
+
+async def update_own(session: AsyncSession, *, by: Identity, changes: dict[str, Any]) -> Customer:
+    if not by.can_access(by.customer_id, Permission.CUSTOMER_ADMIN):
+        raise PermissionDenied()
+    customer = await get_own(session, by=by)
+    return await update(session, customer=customer, changes=changes)
+
+
+async def delete(session: AsyncSession, *, by: Identity, customer_id: uuid.UUID) -> Customer:
+    """Soft-delete a customer; its agents go with it and every credential of theirs dies now."""
+    customer = await get(session, by=by, customer_id=customer_id)
+    if customer.id == by.customer_id:
+        raise InvalidArgument("You cannot delete your own customer.")
+    moment = clock.now()
+    customer.status, customer.tm_delete, customer.tm_update = "deleted", moment, moment
+    await session.execute(
+        sql_update(Agent)
+        .where(Agent.customer_id == customer.id, Agent.tm_delete.is_(None))
+        .values(tm_delete=moment, tm_update=moment)
+    )
+    await session.execute(
+        sql_update(LoginSession)
+        .where(LoginSession.customer_id == customer.id, LoginSession.tm_revoke.is_(None))
+        .values(tm_revoke=moment)
+    )
+    mark_identity_changed(session)
+    await session.flush()
+    return customer

@@ -1,0 +1,57 @@
+"""Domain errors. ``api.errors`` turns each into its HTTP status and envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    reason = "INTERNAL"
+    message = "An internal error occurred."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        reason: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.message = message or type(self).message
+        self.reason = reason or type(self).reason
+        self.details = details or []
+        super().__init__(self.message)
+
+
+class InvalidArgument(ServiceError):
+    reason = "INVALID_ARGUMENT"
+    message = "The request is invalid."
+
+
+class AuthenticationRequired(ServiceError):
+    reason = "AUTHENTICATION_REQUIRED"
+    message = "Authentication is required."
+
+
+class InvalidCredentials(ServiceError):
+    reason = "INVALID_CREDENTIALS"
+    message = "The provided credentials are invalid."
+
+
+class PermissionDenied(ServiceError):
+    reason = "PERMISSION_DENIED"
+    message = "You do not have permission to access this resource."
+
+
+class NotFound(ServiceError):
+    reason = "RESOURCE_NOT_FOUND"
+    message = "The requested resource was not found."
+
+
+class AlreadyExists(ServiceError):
+    reason = "ALREADY_EXISTS"
+    message = "The resource already exists."
+
+
+class StateInvalid(ServiceError):
+    reason = "STATE_INVALID"
+    message = "The resource is not in a state that allows this operation."

@@ -1,0 +1,88 @@
+"""Login: username and password in, a login session and its token out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbauth import clock
+from vbauth.authn import DEAD_CUSTOMER_STATUSES, LOGIN_TOKEN_TYPE
+from vbauth.db import mark_identity_changed
+from vbauth.identity import Identity
+from vbauth.models import Agent, Customer, LoginSession
+from vbauth.security.passwords import MAX_PASSWORD_LENGTH, Passwords
+from vbauth.security.tokens import IssuedToken, KeyRing
+from vbauth.services.errors import InvalidCredentials
+from vbauth.services.validation import normalize_username
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    agent: Agent
+    session: LoginSession
+    token: IssuedToken
+
+
+async def login(
+    session: AsyncSession,
+    *,
+    passwords: Passwords,
+    keys: KeyRing,
+    username: str,
+    password: str,
+    ttl: int,
+    client_ip: str = "",
+    user_agent: str = "",
+) -> LoginResult:
+    """Check the password (the same work whether or not the user exists) and open a session."""
+    agent = await _live_agent(session, normalize_username(username))
+    stored_hash = agent.password_hash if agent is not None else None
+    # Oversized passwords are refused only after the same work, so length is no oracle either.
+    result = await passwords.verify(stored_hash, password[: MAX_PASSWORD_LENGTH + 1])
+    if agent is None or not result.ok or len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidCredentials()
+    customer = await session.get(Customer, agent.customer_id)
+    if (
+        customer is None
+        or customer.tm_delete is not None
+        or customer.status in DEAD_CUSTOMER_STATUSES
+    ):
+        raise InvalidCredentials()
+    if result.new_hash is not None:
+        agent.password_hash = result.new_hash  # parameters changed since this hash was made
+    moment = clock.now()
+    login_session = LoginSession(
+        agent_id=agent.id,
+        customer_id=agent.customer_id,
+        client_ip=client_ip[:64],
+        user_agent=user_agent[:512],
+        tm_create=moment,
+        tm_expire=moment + timedelta(seconds=ttl),
+    )
+    session.add(login_session)
+    await session.flush()
+    token = keys.issue(
+        typ=LOGIN_TOKEN_TYPE,
+        subject=str(agent.id),
+        ttl=ttl,
+        at=moment,
+        extra={"sid": str(login_session.id)},
+    )
+    return LoginResult(agent=agent, session=login_session, token=token)
+
+
+async def logout(session: AsyncSession, *, by: Identity) -> None:
+    """End the caller's own login session; its token stops working at once."""
+    login_session = await session.get(LoginSession, by.session_id)
+    if login_session is not None and login_session.tm_revoke is None:
+        login_session.tm_revoke = clock.now()
+        mark_identity_changed(session)
+        await session.flush()
+
+
+async def _live_agent(session: AsyncSession, username: str) -> Agent | None:
+    query = select(Agent).where(Agent.username == username, Agent.tm_delete.is_(None))
+    return (await session.scalars(query)).first()

@@ -1,0 +1,54 @@
+"""What an operator does from the shell (``vbauth bootstrap``), outside any tenant's rights."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbauth import clock
+from vbauth.db import mark_identity_changed
+from vbauth.models import Agent
+from vbauth.permissions import Permission
+from vbauth.security.passwords import Passwords, password_problem
+from vbauth.services import agents, customers
+from vbauth.services.errors import InvalidArgument
+from vbauth.services.validation import normalize_username
+
+SUPERADMIN_BITS = int(Permission.PROJECT_SUPER_ADMIN | Permission.CUSTOMER_ADMIN)
+PLATFORM_CUSTOMER_NAME = "platform"
+
+
+async def bootstrap_superadmin(
+    session: AsyncSession, *, passwords: Passwords, username: str, password: str
+) -> tuple[Agent, bool]:
+    """Create the platform superadmin, or restore an existing one's password and bits.
+
+    Returns the agent and whether it was created. Re-running is the break-glass path.
+    """
+    if problem := password_problem(password):
+        raise InvalidArgument(problem)
+    username = normalize_username(username)
+    existing = (
+        await session.scalars(
+            select(Agent).where(Agent.username == username, Agent.tm_delete.is_(None))
+        )
+    ).first()
+    if existing is not None:
+        existing.password_hash = await passwords.hash(password)
+        existing.permission |= SUPERADMIN_BITS
+        existing.tm_update = clock.now()
+        await agents.revoke_sessions(session, agent_id=existing.id)
+        mark_identity_changed(session)
+        await session.flush()
+        return existing, False
+    _customer, agent = await customers.create(
+        session,
+        by=None,
+        passwords=passwords,
+        email=username,
+        admin_password=password,
+        name=PLATFORM_CUSTOMER_NAME,
+    )
+    agent.permission = SUPERADMIN_BITS
+    await session.flush()
+    return agent, True

@@ -1,0 +1,101 @@
+"""Settings, read from ``VBAUTH_*`` variables when ``get_settings()`` is first called."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Words of the secrets people paste from examples. A service that signs with one of them signs
+# tokens anyone can forge, so it refuses to start instead.
+PLACEHOLDER_WORDS = ("change", "secret", "example", "placeholder", "password", "your")
+MIN_SECRET_LENGTH = 32
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of vbauth. ``VBAUTH_<NAME>`` in the environment sets ``<name>``."""
+
+    model_config = SettingsConfigDict(env_prefix="VBAUTH_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    database_url: str = ""  # empty: the embedded SQLite file in data_dir
+    redis_url: str | None = None
+
+    jwt_secret: SecretStr | None = None  # None: generated once and kept in data_dir
+    jwt_previous_secrets: Annotated[list[SecretStr], NoDecode] = []  # still verified, never signed
+    jwt_issuer: str = "vbauth"
+    jwt_audience: str = "voipbin-api"
+
+    token_ttl_login: int = Field(default=604800, gt=0)
+    token_ttl_direct: int = Field(default=14400, gt=0)
+    token_ttl_delegate: int = Field(default=28800, gt=0)
+
+    # OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane.
+    argon2_memory_kib: int = Field(default=19456, ge=8)
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_parallelism: int = Field(default=1, ge=1)
+
+    identity_cache_ttl: float = Field(default=2.0, ge=0)
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    cookie_secure: bool = True
+
+    cors_origins: Annotated[list[str], NoDecode] = []
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+
+    bootstrap_password: SecretStr | None = None
+
+    _split = field_validator(
+        "cors_origins", "trusted_proxies", "jwt_previous_secrets", mode="before"
+    )(_split_csv)
+
+    @field_validator("jwt_secret", "jwt_previous_secrets", mode="after")
+    @classmethod
+    def _refuse_weak_secrets(cls, value: SecretStr | list[SecretStr] | None) -> object:
+        for secret in value if isinstance(value, list) else [value]:
+            if secret is not None:
+                check_secret_strength(secret.get_secret_value())
+        return value
+
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad entry
+        return value
+
+    @property
+    def trusted_networks(self) -> list[Network]:
+        return [ipaddress.ip_network(network, strict=False) for network in self.trusted_proxies]
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'vbauth.db').resolve()}"
+
+
+def check_secret_strength(secret: str) -> None:
+    """Refuse secrets that are short, look like placeholders, or use few distinct characters."""
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ValueError(f"the JWT secret must be at least {MIN_SECRET_LENGTH} characters long")
+    lowered = secret.lower()
+    if any(word in lowered for word in PLACEHOLDER_WORDS) or len(set(secret)) < 8:
+        raise ValueError("the JWT secret looks like a placeholder; generate a random one")
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,106 @@
+"""Shared fixtures: one migrated database and one app per run, a clean slate per test.
+
+The database is SQLite in a temporary directory, or the one named by
+``VBAUTH_TEST_DATABASE_URL`` (CI runs the suite a second time against PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import delete, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from vbauth import migrate
+from vbauth.app import create_app
+from vbauth.models import Agent, Customer, LoginSession
+from vbauth.runtime import Runtime
+from vbauth.settings import Settings
+
+TEST_SECRET = secrets.token_urlsafe(48)
+BASE_URL = "https://vbauth.test"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+            item.add_marker(pytest.mark.anyio)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("VBAUTH_TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'vbauth.db'}"
+    asyncio.run(_reset_postgres(url))
+    return url
+
+
+async def _reset_postgres(url: str) -> None:
+    """Start from an empty schema, so migrations are tested from scratch every run."""
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP SCHEMA public CASCADE"))
+        await connection.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    migrate.upgrade(database_url)
+    return make_settings(database_url, tmp_path_factory.mktemp("data"))
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Settings:
+    """Test settings: tiny argon2 parameters (about a millisecond a hash), a fixed secret."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "jwt_secret": TEST_SECRET,
+        "argon2_memory_kib": 64,
+        "argon2_time_cost": 1,
+        "argon2_parallelism": 1,
+        **overrides,
+    }
+    return Settings.model_validate(values)
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    runtime = Runtime.build(settings)
+    yield runtime
+    await runtime.close()
+
+
+@pytest.fixture(scope="session")
+def app(runtime: Runtime):  # type: ignore[no-untyped-def]
+    return create_app(runtime=runtime)
+
+
+@pytest.fixture
+async def client(app, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    """A fresh client (no cookies carried over) on a clean database."""
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+        yield http
+    await _wipe(runtime)
+
+
+async def _wipe(runtime: Runtime) -> None:
+    async with runtime.transaction() as session:
+        for model in (LoginSession, Agent, Customer):
+            await session.execute(delete(model))
+    runtime.authenticator.identity_cache.invalidate()
+    runtime.authenticator.claims_cache.invalidate()
