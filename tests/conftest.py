@@ -7,7 +7,6 @@ The database is SQLite in a temporary directory, or the one named by
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -26,12 +25,6 @@ from vbauth.settings import Settings
 
 TEST_SECRET = secrets.token_urlsafe(48)
 BASE_URL = "https://vbauth.test"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
-            item.add_marker(pytest.mark.anyio)
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 
 from tests.factories import assert_error
 
 REQUEST_ID = re.compile(r"req_[A-Z2-7]{26}")
+
+pytestmark = pytest.mark.anyio
 
 
 async def test_ping_answers_pong(client: httpx.AsyncClient) -> None:

@@ -95,6 +95,8 @@ class KeyRing:
         _check_times(claims, int(at.timestamp()))
         if not isinstance(claims["typ"], str) or not isinstance(claims["sub"], str):
             raise InvalidToken("typ and sub must be strings")
+        if claims["aud"] != self.audience:
+            raise InvalidToken("aud must be exactly our audience")  # vbauth never issues a list
         return claims
 
     def _key_for(self, token: str) -> SigningKey:

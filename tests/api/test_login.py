@@ -1,0 +1,227 @@
+"""POST /auth/login (reference §1.2, design §6.1, §6.3)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import httpx
+import jwt
+import pytest
+from sqlalchemy import select
+
+from tests.factories import PASSWORD, assert_error, make_agent, make_customer
+from vbauth import clock
+from vbauth.models import Agent, LoginSession
+from vbauth.runtime import Runtime
+from vbauth.security.passwords import Passwords
+from vbauth.services import agents as agent_service
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_login_returns_username_token_and_a_strict_cookie(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    response = await client.post(
+        "/auth/login", json={"username": tenant.admin.username, "password": PASSWORD}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"username", "token"}
+    assert body["username"] == tenant.admin.username
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"token={body['token']};")
+    for flag in ("HttpOnly", "Max-Age=604800", "Path=/", "SameSite=strict", "Secure"):
+        assert flag in cookie
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_the_token_follows_rfc_8725_and_holds_no_pii(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    response = await client.post(
+        "/auth/login", json={"username": tenant.admin.username, "password": PASSWORD}
+    )
+    token = response.json()["token"]
+    header = jwt.get_unverified_header(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert header["alg"] == "HS256"
+    assert header["kid"]
+    assert claims["exp"] == claims["iat"] + 604800
+    assert {"nbf", "jti", "iss", "aud", "sid"} <= set(claims)
+    assert claims["typ"] == "login"
+    assert claims["sub"] == str(tenant.admin.id)
+    assert tenant.admin.username not in str(claims)
+    assert "permission" not in claims
+
+
+async def test_login_opens_a_session_with_the_client_address(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    response = await client.post(
+        "/auth/login",
+        json={"username": tenant.admin.username, "password": PASSWORD},
+        headers={"User-Agent": "pytest", "X-Forwarded-For": "198.51.100.1"},
+    )
+    sid = jwt.decode(response.json()["token"], options={"verify_signature": False})["sid"]
+    async with runtime.transaction(write=False) as session:
+        login_session = await session.get(LoginSession, uuid.UUID(sid))
+    assert login_session is not None
+    # The forwarded header is ignored: the test client is no trusted proxy.
+    assert login_session.client_ip == "203.0.113.7"
+    assert login_session.user_agent == "pytest"
+    assert login_session.tm_expire - login_session.tm_create == timedelta(days=7)
+
+
+async def test_usernames_match_without_case_or_surrounding_space(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    username = f"  {tenant.admin.username.upper()} "
+    response = await client.post("/auth/login", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 200
+    assert response.json()["username"] == username  # echoed as sent, as VoIPBIN does
+
+
+@pytest.mark.parametrize("password", ["wrong password", PASSWORD.upper(), PASSWORD + " ", "x"])
+async def test_a_wrong_password_is_401_invalid_credentials(
+    client: httpx.AsyncClient, runtime: Runtime, password: str
+) -> None:
+    tenant = await make_customer(runtime)
+    response = await client.post(
+        "/auth/login", json={"username": tenant.admin.username, "password": password}
+    )
+    error = assert_error(response, 401, "INVALID_CREDENTIALS")
+    assert error["status"] == "UNAUTHENTICATED"
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert "set-cookie" not in response.headers
+
+
+async def test_an_unknown_user_looks_exactly_like_a_wrong_password(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    unknown = await client.post(
+        "/auth/login", json={"username": "nobody@example.com", "password": PASSWORD}
+    )
+    wrong = await client.post(
+        "/auth/login", json={"username": tenant.admin.username, "password": "not it at all"}
+    )
+    assert unknown.status_code == wrong.status_code == 401
+    strip = lambda r: {k: v for k, v in r.json()["error"].items() if k != "request_id"}  # noqa: E731
+    assert strip(unknown) == strip(wrong)
+
+
+async def test_an_overlong_password_is_refused_like_any_wrong_one(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    response = await client.post(
+        "/auth/login", json={"username": tenant.admin.username, "password": "x" * 2000}
+    )
+    assert_error(response, 401, "INVALID_CREDENTIALS")
+
+
+async def test_an_agent_without_a_password_cannot_log_in(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    async with runtime.transaction() as session:
+        agent = await agent_service.insert(
+            session,
+            passwords=runtime.passwords,
+            customer_id=tenant.customer.id,
+            username="nopass@example.com",
+            password=None,
+            permission=16,
+        )
+    response = await client.post("/auth/login", json={"username": agent.username, "password": ""})
+    assert response.status_code == 400
+    response = await client.post(
+        "/auth/login", json={"username": agent.username, "password": "anything at all"}
+    )
+    assert_error(response, 401, "INVALID_CREDENTIALS")
+
+
+async def test_deleted_agents_and_dead_customers_cannot_log_in(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    for status in ("deleted", "expired"):
+        tenant = await make_customer(runtime, status=status)
+        response = await client.post(
+            "/auth/login", json={"username": tenant.admin.username, "password": PASSWORD}
+        )
+        assert_error(response, 401, "INVALID_CREDENTIALS")
+    tenant = await make_customer(runtime)
+    agent = await make_agent(runtime, tenant.customer.id)
+    async with runtime.transaction() as session:
+        stored = await session.get(Agent, agent.id)
+        assert stored is not None
+        stored.tm_delete = clock.now()
+    response = await client.post(
+        "/auth/login", json={"username": agent.username, "password": PASSWORD}
+    )
+    assert_error(response, 401, "INVALID_CREDENTIALS")
+
+
+async def test_a_hash_made_with_old_parameters_is_upgraded_at_login(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    # A genuine hash of the same password, made with weaker parameters than the runtime's.
+    old_hash = await Passwords(memory_kib=32, time_cost=1, parallelism=1).hash(PASSWORD)
+    async with runtime.transaction() as session:
+        agent = await session.get(Agent, tenant.admin.id)
+        assert agent is not None
+        agent.password_hash = old_hash
+    response = await client.post(
+        "/auth/login", json={"username": tenant.admin.username, "password": PASSWORD}
+    )
+    assert response.status_code == 200
+    async with runtime.transaction(write=False) as session:
+        new_hash = await session.scalar(select(Agent.password_hash).where(Agent.id == agent.id))
+    assert new_hash != old_hash
+    assert new_hash.startswith("$argon2id$v=19$m=64,t=1,p=1$")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{",
+        b"null",
+        b"[]",
+        b'"text"',
+        b"{}",
+        b'{"username": "a@b.co"}',
+        b'{"password": "x"}',
+        b'{"username": "", "password": "x"}',
+        b'{"username": "a@b.co", "password": ""}',
+        b'{"username": 5, "password": "x"}',
+        b'{"username": "a@b.co", "password": ["x"]}',
+        b'{"username": "a@b.co", "password": null}',
+        b'{"username": "a\\u0000b", "password": "x"}',
+        b'{"username": "\\ud800", "password": "x"}',
+    ],
+)
+async def test_a_bad_body_is_a_400_envelope(client: httpx.AsyncClient, body: bytes) -> None:
+    response = await client.post(
+        "/auth/login", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["reason"] in ("INVALID_JSON_BODY", "INVALID_ARGUMENT")
+
+
+async def test_the_body_is_json_whatever_the_content_type(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    body = f'{{"username": "{tenant.admin.username}", "password": "{PASSWORD}"}}'
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", None):
+        headers = {"Content-Type": content_type} if content_type else {}
+        response = await client.post("/auth/login", content=body, headers=headers)
+        assert response.status_code == 200, (content_type, response.text)

@@ -1,0 +1,166 @@
+"""The key ring: what it signs, and every way a token is refused."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from vbauth.security.tokens import REQUIRED_CLAIMS, InvalidToken, KeyRing
+
+SECRET = secrets.token_urlsafe(48)
+OLD_SECRET = secrets.token_urlsafe(48)
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def ring(current: str = SECRET, previous: list[str] | None = None) -> KeyRing:
+    return KeyRing(current, previous or [], issuer="vbauth", audience="voipbin-api")
+
+
+def issue(keys: KeyRing | None = None, **extra: object) -> str:
+    keys = keys or ring()
+    return keys.issue(typ="login", subject="agent-1", ttl=604800, at=NOW, extra=extra).token
+
+
+def test_a_token_carries_standard_claims_and_a_kid() -> None:
+    keys = ring()
+    issued = keys.issue(typ="login", subject="agent-1", ttl=604800, at=NOW, extra={"sid": "s"})
+    header = jwt.get_unverified_header(issued.token)
+    assert header["alg"] == "HS256"
+    assert header["kid"] == keys.current.kid
+    claims = keys.read(issued.token, at=NOW)
+    assert set(REQUIRED_CLAIMS) <= set(claims)
+    assert claims["exp"] - claims["iat"] == 604800
+    assert claims["nbf"] == claims["iat"] == int(NOW.timestamp())
+    assert (claims["iss"], claims["aud"], claims["typ"], claims["sid"]) == (
+        "vbauth",
+        "voipbin-api",
+        "login",
+        "s",
+    )
+    assert issued.expires_at == NOW + timedelta(days=7)
+
+
+def test_the_kid_does_not_reveal_the_secret() -> None:
+    assert SECRET not in ring().current.kid
+    assert ring().current.kid != ring(OLD_SECRET).current.kid
+
+
+def test_a_token_expires_at_exp_exactly() -> None:
+    token = issue()
+    ring().read(token, at=NOW + timedelta(seconds=604799))
+    with pytest.raises(InvalidToken, match="expired"):
+        ring().read(token, at=NOW + timedelta(seconds=604800))
+
+
+def test_a_token_is_not_valid_before_nbf() -> None:
+    with pytest.raises(InvalidToken):
+        ring().read(issue(), at=NOW - timedelta(seconds=1))
+
+
+def test_a_previous_secret_still_verifies_but_never_signs() -> None:
+    old_token = issue(ring(OLD_SECRET))
+    rotated = ring(SECRET, [OLD_SECRET])
+    assert rotated.read(old_token, at=NOW)["sub"] == "agent-1"
+    assert jwt.get_unverified_header(issue(rotated))["kid"] == ring(SECRET).current.kid
+
+
+def test_a_token_from_another_secret_is_refused() -> None:
+    with pytest.raises(InvalidToken):
+        ring().read(issue(ring(OLD_SECRET)), at=NOW)
+
+
+def _forge(header: dict[str, object], claims: dict[str, object], signature: bytes = b"") -> str:
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    return ".".join(
+        [part(json.dumps(header).encode()), part(json.dumps(claims).encode()), part(signature)]
+    )
+
+
+def _good_claims() -> dict[str, object]:
+    return jwt.decode(issue(), options={"verify_signature": False})
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"alg": "none", "typ": "JWT"},
+        {"alg": "None", "typ": "JWT"},
+        {"alg": "HS512", "typ": "JWT"},
+        {"alg": "RS256", "typ": "JWT"},
+    ],
+)
+def test_algorithms_outside_the_allow_list_are_refused(header: dict[str, object]) -> None:
+    header = {**header, "kid": ring().current.kid}
+    with pytest.raises(InvalidToken):
+        ring().read(_forge(header, _good_claims()), at=NOW)
+
+
+def test_hs512_signed_with_the_real_secret_is_still_refused() -> None:
+    token = jwt.encode(
+        _good_claims(), SECRET, algorithm="HS512", headers={"kid": ring().current.kid}
+    )
+    with pytest.raises(InvalidToken, match="algorithm"):
+        ring().read(token, at=NOW)
+
+
+@pytest.mark.parametrize("kid", [None, "hs-unknown", 7, ["list"], {"a": 1}])
+def test_unknown_or_malformed_kids_are_refused(kid: object) -> None:
+    header: dict[str, object] = {"alg": "HS256", "typ": "JWT"}
+    if kid is not None:
+        header["kid"] = kid
+    token = _forge(header, _good_claims(), b"sig")
+    with pytest.raises(InvalidToken):
+        ring().read(token, at=NOW)
+
+
+@pytest.mark.parametrize("missing", REQUIRED_CLAIMS)
+def test_each_required_claim_is_required(missing: str) -> None:
+    claims = _good_claims()
+    del claims[missing]
+    token = jwt.encode(claims, SECRET, algorithm="HS256", headers={"kid": ring().current.kid})
+    with pytest.raises(InvalidToken):
+        ring().read(token, at=NOW)
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [
+        ("aud", "someone-else"),
+        ("aud", ["voipbin-api", "x"]),
+        ("iss", "evil"),
+        ("exp", "2099-01-01"),
+        ("exp", True),
+        ("iat", 1.5),
+        ("typ", 5),
+        ("sub", 5),
+    ],
+)
+def test_wrong_claim_values_are_refused(claim: str, value: object) -> None:
+    claims = {**_good_claims(), claim: value}
+    token = jwt.encode(claims, SECRET, algorithm="HS256", headers={"kid": ring().current.kid})
+    with pytest.raises(InvalidToken):
+        ring().read(token, at=NOW)
+
+
+@pytest.mark.parametrize(
+    "token", ["", "abc", "a.b.c", "a.b", "....", "x" * 5000, "eyJhbGciOiJIUzI1NiJ9.e30."]
+)
+def test_garbage_is_refused(token: str) -> None:
+    with pytest.raises(InvalidToken):
+        ring().read(token, at=NOW)
+
+
+def test_a_tampered_payload_is_refused() -> None:
+    header, payload, signature = issue().split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["sub"] = "agent-2"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    with pytest.raises(InvalidToken):
+        ring().read(f"{header}.{forged}.{signature}", at=NOW)
