@@ -11,7 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from vbauth import __version__
 from vbauth.api import agents, auth, customer, customers, health, me
 from vbauth.api.errors import install_error_handlers
-from vbauth.api.middleware import JsonBodyMiddleware, RequestIdMiddleware
+from vbauth.api.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestIdMiddleware
 from vbauth.runtime import Runtime
 from vbauth.settings import Settings, get_settings
 
@@ -27,12 +27,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         yield
         await runtime.close()
 
-    app = FastAPI(
-        title="vbauth",
-        version=__version__,
-        lifespan=lifespan,
-        max_body_size=runtime.settings.max_body_bytes,
-    )
+    app = FastAPI(title="vbauth", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
     for router in ROUTERS:
         app.include_router(router)
@@ -49,6 +44,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             max_age=43200,
         )
     app.add_middleware(JsonBodyMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -16,6 +16,8 @@ Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=st
 Name = Annotated[str, Field(max_length=255)]
 Detail = Annotated[str, Field(max_length=4096)]
 Email = Annotated[str, Field(max_length=254)]
+# Request bodies are strict, but JSON has no UUID type: ids arrive as strings.
+JsonUuid = Annotated[uuid.UUID, Field(strict=False)]
 PermissionBits = Annotated[int, Field(ge=0, le=MAX_PERMISSION)]
 WebhookMethod = Literal[WEBHOOK_METHODS]  # type: ignore[valid-type]
 RingMethod = Literal[RING_METHODS]  # type: ignore[valid-type]
@@ -133,7 +135,7 @@ class AgentCreate(Input):
     detail: Detail = ""
     ring_method: RingMethod = "ringall"
     permission: PermissionBits = 0
-    tag_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    tag_ids: list[JsonUuid] = Field(default_factory=list, max_length=100)
     addresses: list[Address] = Field(default_factory=list, max_length=100)
 
 

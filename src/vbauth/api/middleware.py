@@ -1,8 +1,9 @@
-"""Pure ASGI middleware: request ids, JSON bodies whatever the Content-Type, and access logs."""
+"""Pure ASGI middleware: request ids and access logs, JSON bodies, body size limits."""
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import secrets
@@ -10,6 +11,7 @@ import time
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -108,3 +110,61 @@ class JsonBodyMiddleware:
             headers.append((b"content-type", b"application/json"))
             scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over ``max_bytes`` with the 413 envelope, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = next(
+            (value for name, value in scope["headers"] if name == b"content-length"), b"0"
+        )
+        if not declared.isdigit() or int(declared) > self.max_bytes:
+            await _too_large(scope, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                # Raised inside the route's body read, where FastAPI lets HTTPException through
+                # to the error handlers, which answer with the same envelope.
+                raise HTTPException(413)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+async def _too_large(scope: Scope, send: Send) -> None:
+    request_id = scope.get("state", {}).get("request_id", "")
+    body = json.dumps(
+        {
+            "error": {
+                "status": "INVALID_ARGUMENT",
+                "reason": "REQUEST_TOO_LARGE",
+                "message": "The request body is too large.",
+                "request_id": request_id,
+            }
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
