@@ -1,0 +1,139 @@
+"""The ``vbauth`` command, run in-process against the test database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.factories import PASSWORD, unique_email
+from vbauth.cli import app
+from vbauth.settings import Settings, get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[None]:
+    monkeypatch.setenv("VBAUTH_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("VBAUTH_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("VBAUTH_JWT_SECRET", settings.jwt_secret.get_secret_value())  # type: ignore[union-attr]
+    monkeypatch.setenv("VBAUTH_ARGON2_MEMORY_KIB", "64")
+    monkeypatch.setenv("VBAUTH_ARGON2_TIME_COST", "1")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def invoke(*args: str, input: str | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), input=input)
+    return result.exit_code, result.output
+
+
+def test_customer_create_prints_the_customer_and_its_admin_as_json() -> None:
+    email = unique_email("cli")
+    code, output = invoke(
+        "customer",
+        "create",
+        "--email",
+        email,
+        "--name",
+        "Acme",
+        "--admin-password",
+        PASSWORD,
+        "--json",
+    )
+    assert code == 0, output
+    body = json.loads(output)
+    assert set(body) == {"customer", "agent"}
+    assert body["customer"]["status"] == "active"
+    assert body["customer"]["name"] == "Acme"
+    assert body["agent"]["username"] == email
+    assert body["agent"]["permission"] == 32
+    assert body["agent"]["customer_id"] == body["customer"]["id"]
+    assert "password" not in output
+
+
+def test_customer_create_refuses_a_taken_email_with_a_clear_error() -> None:
+    email = unique_email("cli")
+    assert invoke("customer", "create", "--email", email, "--admin-password", PASSWORD)[0] == 0
+    code, output = invoke("customer", "create", "--email", email, "--admin-password", PASSWORD)
+    assert code == 1
+    assert "ALREADY_EXISTS" in output
+    assert "Traceback" not in output
+
+
+def test_customer_create_refuses_a_short_password() -> None:
+    code, output = invoke(
+        "customer", "create", "--email", unique_email(), "--admin-password", "short"
+    )
+    assert code == 1
+    assert "at least 8" in output
+
+
+def test_bootstrap_takes_the_password_from_the_environment_and_is_idempotent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VBAUTH_BOOTSTRAP_PASSWORD", PASSWORD)
+    username = unique_email("root")
+    code, output = invoke("bootstrap", "--username", username, "--json")
+    assert code == 0, output
+    first = json.loads(output)
+    assert first["created"] is True
+    assert first["agent"]["permission"] & 1
+    code, output = invoke("bootstrap", "--username", username, "--json")
+    again = json.loads(output)
+    assert again["created"] is False
+    assert again["agent"]["id"] == first["agent"]["id"]
+
+
+def test_bootstrap_asks_for_the_password_when_none_is_given() -> None:
+    code, output = invoke(
+        "bootstrap", "--username", unique_email("root"), input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
+    assert code == 0, output
+    assert "created" in output
+
+
+def test_agent_create_adds_an_agent_to_a_customer() -> None:
+    _, output = invoke(
+        "customer", "create", "--email", unique_email(), "--admin-password", PASSWORD, "--json"
+    )
+    customer_id = json.loads(output)["customer"]["id"]
+    username = unique_email("agent")
+    code, output = invoke(
+        "agent",
+        "create",
+        "--customer-id",
+        customer_id,
+        "--username",
+        username,
+        "--password",
+        PASSWORD,
+        "--permission",
+        "64",
+        "--json",
+    )
+    assert code == 0, output
+    agent = json.loads(output)["agent"]
+    assert (agent["username"], agent["permission"], agent["customer_id"]) == (
+        username,
+        64,
+        customer_id,
+    )
+
+
+def test_migrate_reports_an_up_to_date_database() -> None:
+    code, output = invoke("migrate")
+    assert code == 0
+    assert "up to date" in output
+
+
+def test_the_human_output_is_a_table() -> None:
+    code, output = invoke(
+        "customer", "create", "--email", unique_email(), "--admin-password", PASSWORD
+    )
+    assert code == 0
+    assert "customer" in output and "agent" in output and "│" in output
