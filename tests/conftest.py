@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from vbauth import migrate
 from vbauth.app import create_app
-from vbauth.models import Agent, Customer, LoginSession
+from vbauth.models import AccessKey, Agent, Customer, LoginSession, OneTimeToken, OutboxMessage
 from vbauth.runtime import Runtime
 from vbauth.settings import Settings
 
@@ -93,7 +93,8 @@ async def client(app, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:  # 
 
 async def _wipe(runtime: Runtime) -> None:
     async with runtime.transaction() as session:
-        for model in (LoginSession, Agent, Customer):
+        for model in (OutboxMessage, OneTimeToken, AccessKey, LoginSession, Agent, Customer):
             await session.execute(delete(model))
     runtime.authenticator.identity_cache.invalidate()
     runtime.authenticator.claims_cache.invalidate()
+    runtime.authenticator.take_last_used()

@@ -11,7 +11,7 @@ import httpx
 from vbauth.models import Agent, Customer
 from vbauth.permissions import Permission
 from vbauth.runtime import Runtime
-from vbauth.services import agents, customers, operator
+from vbauth.services import accesskeys, agents, customers, operator
 
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count()
@@ -91,3 +91,13 @@ def assert_error(response: httpx.Response, status: int, reason: str) -> dict[str
     assert error["request_id"] == response.headers["x-request-id"]
     assert set(error) <= {"status", "reason", "message", "request_id", "details"}
     return error  # type: ignore[no-any-return]
+
+
+async def make_accesskey(
+    runtime: Runtime, customer_id: uuid.UUID, *, expire: int | None = None
+) -> str:
+    async with runtime.transaction() as session:
+        _key, token = await accesskeys.insert(
+            session, customer_id=customer_id, name="test", detail="", expire=expire
+        )
+    return token

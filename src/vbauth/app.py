@@ -5,17 +5,26 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from vbauth import __version__
-from vbauth.api import agents, auth, customer, customers, health, me
+from vbauth.api import accesskeys, agents, auth, customer, customers, health, me
 from vbauth.api.errors import install_error_handlers
 from vbauth.api.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestIdMiddleware
 from vbauth.runtime import Runtime
 from vbauth.settings import Settings, get_settings
 
-ROUTERS = (health.router, auth.router, me.router, customer.router, customers.router, agents.router)
+ROUTERS = (
+    health.router,
+    auth.router,
+    me.router,
+    customer.router,
+    customers.router,
+    agents.router,
+    accesskeys.router,
+)
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -24,7 +33,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with anyio.create_task_group() as background:
+            background.start_soon(runtime.run_background)
+            yield
+            background.cancel_scope.cancel()
         await runtime.close()
 
     app = FastAPI(title="vbauth", version=__version__, lifespan=lifespan)

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import select
 
 from vbauth import clock
 from vbauth.db import SessionFactory
-from vbauth.identity import AgentIdentity, Identity
-from vbauth.models import Agent, Customer, LoginSession
+from vbauth.identity import AccesskeyIdentity, AgentIdentity, Identity
+from vbauth.models import AccessKey, Agent, Customer, LoginSession
+from vbauth.security.keys import PREFIX as KEY_PREFIX
+from vbauth.security.keys import hash_accesskey, looks_valid
 from vbauth.security.tokens import InvalidToken, KeyRing
 from vbauth.services.errors import InvalidCredentials
 
@@ -42,18 +45,25 @@ def find_credential(
 
     Token sources come first (cookie, query, ``Authorization: Bearer``), then accesskey
     sources (cookie, query). A bad token therefore shadows a good accesskey, as in VoIPBIN.
+    A Bearer value that starts with ``vb_`` is an accesskey, in the Bearer's place.
     """
     if value := cookies.get("token"):
         return Credential("token", value, "cookie")
     if value := query.get("token"):
         return Credential("token", value, "query")
     if value := bearer_token(headers.get("authorization", "")):
-        return Credential("token", value, "header")
+        return bearer_credential(value)
     if value := cookies.get("accesskey"):
         return Credential("accesskey", value, "cookie")
     if value := query.get("accesskey"):
         return Credential("accesskey", value, "query")
     return None
+
+
+def bearer_credential(value: str) -> Credential:
+    """``Authorization: Bearer vb_…`` is an accesskey, so keys can stay out of URLs."""
+    kind: Literal["token", "accesskey"] = "accesskey" if value.startswith(KEY_PREFIX) else "token"
+    return Credential(kind, value, "header")
 
 
 def bearer_token(header: str) -> str:
@@ -100,20 +110,29 @@ class TtlCache:
 class Authenticator:
     """Turns a credential into the caller's current identity, or raises ``InvalidCredentials``."""
 
-    def __init__(self, *, keys: KeyRing, sessions: SessionFactory, cache_ttl: float) -> None:
+    def __init__(
+        self, *, keys: KeyRing, sessions: SessionFactory, cache_ttl: float, unverified_ttl: float
+    ) -> None:
         self._keys = keys
         self._sessions = sessions
         self._cache_ttl = cache_ttl
+        self._unverified_ttl = timedelta(seconds=unverified_ttl)
         self.claims_cache = TtlCache()  # verified JWT claims, by token, until their exp
-        self.identity_cache = TtlCache()  # resolved identities, by login session id
+        self.identity_cache = TtlCache()  # identities, by login session id or accesskey digest
+        # Accesskey uses waiting to be written in one batch (see Runtime.flush_last_used).
+        self.pending_last_used: dict[uuid.UUID, datetime] = {}
 
     async def authenticate(self, credential: Credential) -> Identity:
         if credential.kind == "accesskey":
-            raise InvalidCredentials()  # accesskeys get their verifier with /v1.0/accesskeys
+            return await self._accesskey_identity(credential.value)
         claims = self._verified_claims(credential.value)
         if claims["typ"] != LOGIN_TOKEN_TYPE:
             raise InvalidCredentials()
         return await self._login_identity(claims)
+
+    def take_last_used(self) -> dict[uuid.UUID, datetime]:
+        taken, self.pending_last_used = self.pending_last_used, {}
+        return taken
 
     def _verified_claims(self, token: str) -> dict[str, Any]:
         now = clock.wall_clock()
@@ -133,13 +152,35 @@ class Authenticator:
             session_id, agent_id = uuid.UUID(str(claims["sid"])), uuid.UUID(claims["sub"])
         except (KeyError, ValueError) as error:
             raise InvalidCredentials() from error
-        cached = self.identity_cache.get(session_id)
-        if cached is not None and cached.agent_id == agent_id:
-            return cached  # type: ignore[no-any-return]
-        generation = self.identity_cache.generation
-        identity = await self._load_login_identity(session_id, agent_id)
-        self.identity_cache.put(session_id, identity, ttl=self._cache_ttl, generation=generation)
+        identity = await self._cached_or_loaded(
+            session_id, lambda: self._load_login_identity(session_id, agent_id)
+        )
+        if not isinstance(identity, AgentIdentity) or identity.agent_id != agent_id:
+            raise InvalidCredentials()
         return identity
+
+    async def _accesskey_identity(self, token: str) -> AccesskeyIdentity:
+        if not looks_valid(token):
+            raise InvalidCredentials()  # a typo or a JWT: no database lookup needed
+        digest = hash_accesskey(token)
+        identity = await self._cached_or_loaded(digest, lambda: self._load_accesskey(digest))
+        if not isinstance(identity, AccesskeyIdentity):  # keys are str digests, sessions UUIDs
+            raise InvalidCredentials()
+        self.pending_last_used[identity.accesskey_id] = clock.now()
+        return identity
+
+    async def _cached_or_loaded(
+        self, key: object, load: Callable[[], Awaitable[Identity]]
+    ) -> Identity:
+        """The cached identity while it is valid, else a fresh one from the database."""
+        identity = self.identity_cache.get(key)
+        if identity is None:
+            generation = self.identity_cache.generation
+            identity = await load()
+            self.identity_cache.put(key, identity, ttl=self._cache_ttl, generation=generation)
+        if identity.valid_until is not None and identity.valid_until <= clock.wall_clock():
+            raise InvalidCredentials()
+        return identity  # type: ignore[no-any-return]
 
     async def _load_login_identity(
         self, session_id: uuid.UUID, agent_id: uuid.UUID
@@ -155,13 +196,7 @@ class Authenticator:
         if row is None:
             raise InvalidCredentials()
         login, agent, customer = row
-        if (
-            login.tm_revoke is not None
-            or login.tm_expire <= clock.wall_clock()
-            or agent.tm_delete is not None
-            or customer.tm_delete is not None
-            or customer.status in DEAD_CUSTOMER_STATUSES
-        ):
+        if login.tm_revoke is not None or agent.tm_delete is not None:
             raise InvalidCredentials()
         return AgentIdentity(
             agent_id=agent.id,
@@ -171,4 +206,37 @@ class Authenticator:
             username=agent.username,
             customer_status=customer.status,
             deletion_scheduled=customer.tm_deletion_scheduled,
+            valid_until=self._valid_until(customer, login.tm_expire),
         )
+
+    async def _load_accesskey(self, digest: str) -> AccesskeyIdentity:
+        query = (
+            select(AccessKey, Customer)
+            .join(Customer, Customer.id == AccessKey.customer_id)
+            .where(AccessKey.token_hash == digest, AccessKey.tm_delete.is_(None))
+        )
+        async with self._sessions() as db:
+            row = (await db.execute(query)).first()
+        if row is None:
+            raise InvalidCredentials()
+        key, customer = row
+        return AccesskeyIdentity(
+            accesskey_id=key.id,
+            customer_id=customer.id,
+            token_prefix=key.token_prefix,
+            customer_status=customer.status,
+            deletion_scheduled=customer.tm_deletion_scheduled,
+            valid_until=self._valid_until(customer, key.tm_expire),
+        )
+
+    def _valid_until(self, customer: Customer, credential_expiry: datetime) -> datetime:
+        """When a credential stops working: its own expiry, or its customer's end.
+
+        A deleted or expired customer ends now. An unverified signup ends when its verification
+        window closes, even if the expiry job has not run yet.
+        """
+        if customer.tm_delete is not None or customer.status in DEAD_CUSTOMER_STATUSES:
+            raise InvalidCredentials()
+        if customer.status == "initial" and not customer.email_verified:
+            return min(credential_expiry, customer.tm_create + self._unverified_ttl)
+        return credential_expiry

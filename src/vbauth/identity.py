@@ -1,4 +1,8 @@
-"""Who is calling: the identity every authorization decision is made against (reference §5.2)."""
+"""Who is calling: the identities every authorization decision is made against (reference §5.2).
+
+Each identity answers the same questions: its customer, ``has_permission(bits)``,
+``can_access(customer_id, bits)``, the bits it may grant, and until when it is valid.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from vbauth.permissions import Permission, agent_has, grantable_bits
+from vbauth.permissions import CUSTOMER_BITS, Permission, agent_has, grantable_bits
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +24,7 @@ class AgentIdentity:
     username: str
     customer_status: str
     deletion_scheduled: datetime | None = None
+    valid_until: datetime | None = None  # the session's end, or an unverified signup's deadline
 
     kind = "agent"
 
@@ -41,4 +46,28 @@ class AgentIdentity:
         return self.has_permission(Permission.PROJECT_SUPER_ADMIN)
 
 
-Identity = AgentIdentity
+@dataclass(frozen=True, slots=True)
+class AccesskeyIdentity:
+    """An accesskey: acts as an admin of its own customer, and of nothing else (reference §5.2)."""
+
+    accesskey_id: uuid.UUID
+    customer_id: uuid.UUID
+    token_prefix: str
+    customer_status: str
+    deletion_scheduled: datetime | None = None
+    valid_until: datetime | None = None
+
+    kind = "accesskey"
+    agent_id = None
+    session_id = None
+    is_superadmin = False
+    grantable = CUSTOMER_BITS
+
+    def has_permission(self, required: int) -> bool:
+        return required & Permission.CUSTOMER_ADMIN != 0
+
+    def can_access(self, customer_id: uuid.UUID, required: int) -> bool:
+        return customer_id == self.customer_id and self.has_permission(required)
+
+
+Identity = AgentIdentity | AccesskeyIdentity

@@ -109,3 +109,62 @@ class LoginSession(Base):
     tm_revoke: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_login_sessions_agent_id", "agent_id"),)
+
+
+class AccessKey(Base):
+    """A long-lived API key. Only its SHA-256 is kept; the key itself is shown once."""
+
+    __tablename__ = "accesskeys"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("customers.id"))
+    name: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    token_hash: Mapped[str] = mapped_column(String(64))
+    token_prefix: Mapped[str] = mapped_column(String(16))
+    tm_expire: Mapped[datetime] = mapped_column(UTCDateTime)
+    tm_last_used: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    tm_update: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tm_delete: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("uq_accesskeys_token_hash", "token_hash", unique=True),
+        Index("ix_accesskeys_customer_id_tm_create", "customer_id", "tm_create"),
+    )
+
+
+class OneTimeToken(Base):
+    """An email-verification or password-reset token: single use, short-lived, stored hashed."""
+
+    __tablename__ = "one_time_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    purpose: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("customers.id"))
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("agents.id"))
+    tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    tm_expire: Mapped[datetime] = mapped_column(UTCDateTime)
+    tm_used: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("uq_one_time_tokens_token_hash", "token_hash", unique=True),)
+
+
+class OutboxMessage(Base):
+    """An email, written in the transaction that caused it and delivered after it commits."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    purpose: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|logged|failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    tm_sent: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_outbox_status_tm_create", "status", "tm_create"),)

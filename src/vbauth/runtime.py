@@ -8,14 +8,18 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+import anyio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from vbauth.authn import Authenticator
+from vbauth.background import every
 from vbauth.db import SessionFactory, make_engine, make_sessionmakers
 from vbauth.security.passwords import Passwords
 from vbauth.security.tokens import KeyRing
+from vbauth.services import accesskeys
 from vbauth.settings import Network, Settings, check_secret_strength
 
 log = logging.getLogger("vbauth")
@@ -50,7 +54,10 @@ class Runtime:
             parallelism=settings.argon2_parallelism,
         )
         authenticator = Authenticator(
-            keys=keys, sessions=readers, cache_ttl=settings.identity_cache_ttl
+            keys=keys,
+            sessions=readers,
+            cache_ttl=settings.identity_cache_ttl,
+            unverified_ttl=settings.unverified_ttl,
         )
         return cls(
             settings,
@@ -77,7 +84,28 @@ class Runtime:
             if session.info.pop("identity_changed", False):
                 self.authenticator.identity_cache.invalidate()
 
+    async def flush_last_used(self) -> None:
+        """Write the accesskey uses seen since the last flush, in one transaction."""
+        uses = self.authenticator.take_last_used()
+        if uses:
+            async with self.transaction() as session:
+                await accesskeys.record_last_used(session, uses)
+
+    async def run_background(self) -> None:
+        """The periodic jobs of a serving process; runs until cancelled."""
+        settings = self.settings
+        async with anyio.create_task_group() as group:
+            group.start_soon(
+                partial(
+                    every,
+                    settings.last_used_flush_seconds,
+                    self.flush_last_used,
+                    name="last-used flush",
+                )
+            )
+
     async def close(self) -> None:
+        await self.flush_last_used()
         await self.engine.dispose()
 
 

@@ -188,3 +188,38 @@ class PageOut(BaseModel, Generic[Item]):
         """The reference's envelope: the last item's ``tm_create``, or ``""`` for an empty page."""
         token = format_timestamp(items[-1].tm_create) if items else ""
         return cls(result=[out.model_validate(item) for item in items], next_page_token=token)
+
+
+class AccesskeyCreate(Input):
+    name: Name = ""
+    detail: Detail = ""
+    expire: int | None = None  # seconds; range checked by the service, never wrapped
+
+
+class AccesskeyUpdate(Input):
+    name: Name | None = None
+    detail: Detail | None = None
+
+
+class AccesskeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    name: str
+    detail: str
+    token_prefix: str
+    tm_expire: Timestamp
+    tm_last_used: Timestamp | None
+    tm_create: Timestamp
+    tm_update: Timestamp | None
+    tm_delete: Timestamp | None
+
+
+class AccesskeyCreated(AccesskeyOut):
+    token: str  # the only time the key is ever shown
+
+    @classmethod
+    def of(cls, key: Any, token: str) -> AccesskeyCreated:
+        fields = {name: getattr(key, name) for name in AccesskeyOut.model_fields}
+        return cls(**fields, token=token)

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(default=1, ge=1)
 
     identity_cache_ttl: float = Field(default=2.0, ge=0)
+    unverified_ttl: int = Field(default=3600, gt=0)  # a signup must verify its email within this
+    last_used_flush_seconds: float = Field(default=30.0, gt=0)
+    expiry_sweep_seconds: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     cookie_secure: bool = True
 

@@ -1,0 +1,123 @@
+"""Accesskeys: long-lived API keys, shown once, stored as SHA-256, acting as customer admins."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbauth import clock
+from vbauth.db import mark_identity_changed
+from vbauth.identity import Identity
+from vbauth.models import AccessKey
+from vbauth.permissions import Permission
+from vbauth.security.keys import display_prefix, hash_accesskey, new_accesskey
+from vbauth.services.errors import InvalidArgument, NotFound, PermissionDenied
+from vbauth.services.pages import Page, paged
+
+DEFAULT_EXPIRE = 365 * 86400
+MIN_EXPIRE = 86400
+MAX_EXPIRE = 3653 * 86400  # ten years, leap days included
+EDITABLE_FIELDS = ("name", "detail")
+
+
+def require_customer_admin(by: Identity) -> None:
+    """Accesskey management is for customer admins (and accesskeys, which act as admins)."""
+    if by.kind == "direct":
+        raise PermissionDenied(
+            "Direct tokens cannot use this endpoint.", reason="DIRECT_ACCESS_NOT_SUPPORTED"
+        )
+    if not by.can_access(by.customer_id, Permission.CUSTOMER_ADMIN):
+        raise PermissionDenied()
+
+
+async def create(
+    session: AsyncSession, *, by: Identity, name: str, detail: str, expire: int | None
+) -> tuple[AccessKey, str]:
+    """A new key for the caller's customer and, once, the key itself."""
+    require_customer_admin(by)  # before the expire check, as in the reference
+    return await insert(
+        session, customer_id=by.customer_id, name=name, detail=detail, expire=expire
+    )
+
+
+async def insert(
+    session: AsyncSession, *, customer_id: uuid.UUID, name: str, detail: str, expire: int | None
+) -> tuple[AccessKey, str]:
+    """Store a new key; no authorization here (signup provisions one for a new customer)."""
+    seconds = DEFAULT_EXPIRE if expire is None else expire
+    if not MIN_EXPIRE <= seconds <= MAX_EXPIRE:
+        raise InvalidArgument(
+            f"expire must be between {MIN_EXPIRE} and {MAX_EXPIRE} seconds (1 day to 10 years)."
+        )
+    token = new_accesskey()
+    moment = clock.now()
+    key = AccessKey(
+        customer_id=customer_id,
+        name=name,
+        detail=detail,
+        token_hash=hash_accesskey(token),
+        token_prefix=display_prefix(token),
+        tm_create=moment,
+        tm_expire=moment + timedelta(seconds=seconds),
+    )
+    session.add(key)
+    await session.flush()
+    return key, token
+
+
+async def get(session: AsyncSession, *, by: Identity, key_id: uuid.UUID) -> AccessKey:
+    """A live key of the caller's customer. Foreign and deleted keys are simply not found."""
+    require_customer_admin(by)
+    key = await session.get(AccessKey, key_id)
+    if key is None or key.tm_delete is not None or key.customer_id != by.customer_id:
+        raise NotFound(reason="ACCESSKEY_NOT_FOUND")
+    return key
+
+
+async def list_page(session: AsyncSession, *, by: Identity, page: Page) -> list[AccessKey]:
+    require_customer_admin(by)
+    query = select(AccessKey).where(
+        AccessKey.customer_id == by.customer_id, AccessKey.tm_delete.is_(None)
+    )
+    return list((await session.scalars(paged(query, AccessKey, page))).all())
+
+
+async def update(
+    session: AsyncSession, *, by: Identity, key_id: uuid.UUID, changes: dict[str, Any]
+) -> AccessKey:
+    """Change name or detail; fields left out stay as they were (VoIPBIN blanks them)."""
+    key = await get(session, by=by, key_id=key_id)
+    for field in EDITABLE_FIELDS:
+        if field in changes:
+            setattr(key, field, changes[field])
+    key.tm_update = clock.now()
+    await session.flush()
+    return key
+
+
+async def delete(session: AsyncSession, *, by: Identity, key_id: uuid.UUID) -> AccessKey:
+    """Soft-delete a key; it stops working on the next request, in this process at once."""
+    key = await get(session, by=by, key_id=key_id)
+    key.tm_delete = key.tm_update = clock.now()
+    mark_identity_changed(session)
+    await session.flush()
+    return key
+
+
+async def record_last_used(session: AsyncSession, uses: dict[uuid.UUID, datetime]) -> None:
+    """Write a batch of last-use times in one executemany UPDATE (missing rows are skipped)."""
+    if not uses:
+        return
+    table = AccessKey.__table__
+    statement = (
+        sql_update(table)
+        .where(table.c.id == bindparam("key_id"))
+        .values(tm_last_used=bindparam("used"))
+    )
+    rows = [{"key_id": key_id, "used": moment} for key_id, moment in uses.items()]
+    await session.execute(statement, rows)
