@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -17,8 +17,10 @@ import pytest
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.mailbox import Mailbox, smtp_server
 from vbauth import migrate
 from vbauth.app import create_app
+from vbauth.mailer import Mailer, SmtpServer
 from vbauth.models import AccessKey, Agent, Customer, LoginSession, OneTimeToken, OutboxMessage
 from vbauth.runtime import Runtime
 from vbauth.settings import Settings
@@ -98,3 +100,16 @@ async def _wipe(runtime: Runtime) -> None:
     runtime.authenticator.identity_cache.invalidate()
     runtime.authenticator.claims_cache.invalidate()
     runtime.authenticator.take_last_used()
+
+
+@pytest.fixture
+def mailbox(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
+    """Route the runtime's mail to a real local SMTP server for this test."""
+    with smtp_server() as (box, port):
+        mailer = Mailer(
+            sessions=runtime.write_sessions,
+            server=SmtpServer.from_url(f"smtp://127.0.0.1:{port}"),
+            sender="vbauth <no-reply@vbauth.test>",
+        )
+        monkeypatch.setattr(runtime, "mailer", mailer)
+        yield box

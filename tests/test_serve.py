@@ -119,8 +119,12 @@ def test_the_generated_secret_is_kept_private_and_credentials_stay_out_of_the_lo
         "token"
     ]
     httpx.get(f"{base}/v1.0/me", params={"token": token})
+    key = httpx.post(f"{base}/v1.0/accesskeys", params={"token": token}, json={}).json()["token"]
+    assert httpx.get(f"{base}/v1.0/customer", params={"accesskey": key}).status_code == 200
     time.sleep(0.2)
     text = log.read_text()
+    assert f"GET /v1.0/customer?accesskey={key[:11]}" in text
+    assert key not in text
     assert "GET /v1.0/me?token=" in text
     assert token not in text
     assert token[11:40] not in text

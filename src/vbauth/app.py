@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from vbauth import __version__
-from vbauth.api import accesskeys, agents, auth, customer, customers, health, me
+from vbauth.api import accesskeys, account, agents, auth, customer, customers, health, me
 from vbauth.api.errors import install_error_handlers
 from vbauth.api.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestIdMiddleware
 from vbauth.runtime import Runtime
@@ -19,6 +19,7 @@ from vbauth.settings import Settings, get_settings
 ROUTERS = (
     health.router,
     auth.router,
+    account.router,
     me.router,
     customer.router,
     customers.router,

@@ -16,9 +16,10 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth import migrate
+from vbauth.clock import format_timestamp
 from vbauth.runtime import Runtime, load_jwt_secret
 from vbauth.schemas import AgentOut, CustomerAdminOut
-from vbauth.services import agents, customers, operator
+from vbauth.services import agents, customers, mail, operator
 from vbauth.services.errors import ServiceError
 from vbauth.settings import get_settings
 
@@ -157,16 +158,64 @@ def agent_create(
     _show({"agent": AgentOut.model_validate(agent)}, as_json)
 
 
+@app.command()
+def outbox(
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    body: Annotated[bool, typer.Option("--body", help="Show bodies still kept.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List recent mail: sent over SMTP, or kept here when no SMTP server is set."""
+    messages = _run(lambda session, _runtime: mail.recent(session, limit=limit))
+    rows = [
+        {
+            "id": str(m.id),
+            "status": m.status,
+            "purpose": m.purpose,
+            "to": m.recipient,
+            "subject": m.subject,
+            "created": format_timestamp(m.tm_create),
+            **({"body": m.body} if body else {}),
+        }
+        for m in messages
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("created", "status", "to", "subject", title="outbox")
+    for row in rows:
+        table.add_row(row["created"], row["status"], row["to"], row["subject"])
+    console.print(table)
+    if body:
+        for row in rows:
+            console.print(f"\n[bold]{row['id']}[/bold] {row['subject']}\n{row['body']}")
+
+
+@app.command("expire-unverified")
+def expire_unverified() -> None:
+    """Expire signups that did not verify their email in time (the server does this too)."""
+    count = _run_runtime(lambda runtime: runtime.expire_unverified())
+    errors.print(f"expired {count} unverified signup(s)")
+
+
 def _run(work: Callable[[AsyncSession, Runtime], Awaitable[T]]) -> T:
     """Run one service call in one transaction against the configured database."""
+
+    async def in_transaction(runtime: Runtime) -> T:
+        async with runtime.transaction() as session:
+            return await work(session, runtime)
+
+    return _run_runtime(in_transaction)
+
+
+def _run_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Migrate, then run ``work`` with a runtime; a domain error exits 1 with its reason."""
     settings = get_settings()
     migrate.upgrade(settings.effective_database_url)
 
     async def main() -> T:
         runtime = Runtime.build(settings)
         try:
-            async with runtime.transaction() as session:
-                return await work(session, runtime)
+            return await work(runtime)
         finally:
             await runtime.close()
 

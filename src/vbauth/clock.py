@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 _ONE_MICROSECOND = timedelta(microseconds=1)
+_MAX_BUMP = timedelta(seconds=1)
 _lock = threading.Lock()
 _last: datetime | None = None
 
@@ -15,12 +16,13 @@ def now() -> datetime:
 
     Lists page by ``tm_create`` (the reference's cursor), so two rows created in the same
     microsecond could straddle a page boundary and one would be skipped. Bumping by a microsecond
-    keeps every timestamp this process hands out distinct.
+    keeps every timestamp this process hands out distinct. A clock stepped back by more than a
+    second (NTP, or a test travelling in time) is followed rather than waited out.
     """
     global _last
     current = wall_clock()
     with _lock:
-        if _last is not None and current <= _last:
+        if _last is not None and _last - _MAX_BUMP < current <= _last:
             current = _last + _ONE_MICROSECOND
         _last = current
     return current

@@ -161,10 +161,12 @@ class OutboxMessage(Base):
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|logged|failed
+    # pending -> sending -> sent (over SMTP) | logged (no SMTP configured) | failed (gave up)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    tm_claim: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a deliverer took it
     tm_sent: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_outbox_status_tm_create", "status", "tm_create"),)

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -17,14 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from vbauth.authn import Authenticator
 from vbauth.background import every
 from vbauth.db import SessionFactory, make_engine, make_sessionmakers
+from vbauth.mailer import Mailer, SmtpServer
 from vbauth.security.passwords import Passwords
 from vbauth.security.tokens import KeyRing
-from vbauth.services import accesskeys
+from vbauth.services import accesskeys, accounts
 from vbauth.settings import Network, Settings, check_secret_strength
 
 log = logging.getLogger("vbauth")
 
 SECRET_FILE = "jwt_secret"
+MAIL_POLL_SECONDS = 5.0
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Runtime:
     passwords: Passwords
     authenticator: Authenticator
     trusted_networks: list[Network]
+    mailer: Mailer
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -68,6 +72,7 @@ class Runtime:
             passwords,
             authenticator,
             settings.trusted_networks,
+            Mailer(sessions=writers, server=smtp_server(settings), sender=settings.mail_from),
         )
 
     @asynccontextmanager
@@ -83,6 +88,8 @@ class Runtime:
                 yield session
             if session.info.pop("identity_changed", False):
                 self.authenticator.identity_cache.invalidate()
+            if session.info.pop("mail_enqueued", False):
+                self.mailer.notify()
 
     async def flush_last_used(self) -> None:
         """Write the accesskey uses seen since the last flush, in one transaction."""
@@ -91,10 +98,28 @@ class Runtime:
             async with self.transaction() as session:
                 await accesskeys.record_last_used(session, uses)
 
+    async def expire_unverified(self) -> int:
+        """Expire signups that did not verify in time; returns how many."""
+        window = timedelta(seconds=self.settings.unverified_ttl)
+        async with self.transaction() as session:
+            expired = await accounts.expire_unverified(session, older_than=window)
+        if expired:
+            log.info("expired %d unverified signup(s)", len(expired))
+        return len(expired)
+
     async def run_background(self) -> None:
         """The periodic jobs of a serving process; runs until cancelled."""
         settings = self.settings
         async with anyio.create_task_group() as group:
+            group.start_soon(self.mailer.run, MAIL_POLL_SECONDS)
+            group.start_soon(
+                partial(
+                    every,
+                    settings.expiry_sweep_seconds,
+                    self.expire_unverified,
+                    name="unverified expiry",
+                )
+            )
             group.start_soon(
                 partial(
                     every,
@@ -107,6 +132,12 @@ class Runtime:
     async def close(self) -> None:
         await self.flush_last_used()
         await self.engine.dispose()
+
+
+def smtp_server(settings: Settings) -> SmtpServer | None:
+    if settings.smtp_url is None:
+        return None
+    return SmtpServer.from_url(settings.smtp_url.get_secret_value())
 
 
 def load_jwt_secret(settings: Settings) -> str:

@@ -223,3 +223,30 @@ class AccesskeyCreated(AccesskeyOut):
     def of(cls, key: Any, token: str) -> AccesskeyCreated:
         fields = {name: getattr(key, name) for name in AccesskeyOut.model_fields}
         return cls(**fields, token=token)
+
+
+class SignupIn(CustomerFields):
+    email: Annotated[str, Field(min_length=1, max_length=254)]
+    accepted_tos: bool
+
+
+class SignupOut(BaseModel):
+    customer: CustomerOut
+    accesskey: AccesskeyCreated
+
+
+class TokenIn(Input):
+    token: LoginText
+
+
+class PasswordForgotIn(Input):
+    username: LoginText
+
+
+class PasswordResetIn(Input):
+    token: LoginText
+    password: LoginText
+
+
+class EmailVerifyOut(BaseModel):
+    customer: CustomerOut

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
 
     bootstrap_password: SecretStr | None = None
 
+    # Mail: delivered over SMTP when smtp_url is set (smtp://, smtp+starttls://, smtps://,
+    # with user:password@ if the server wants them), otherwise kept in the outbox and logged.
+    smtp_url: SecretStr | None = None
+    mail_from: str = "vbauth <no-reply@localhost>"
+    public_url: str = "http://127.0.0.1:8000"  # the base of links in mail
+
     _split = field_validator(
         "cors_origins", "trusted_proxies", "jwt_previous_secrets", mode="before"
     )(_split_csv)

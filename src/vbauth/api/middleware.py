@@ -40,7 +40,7 @@ def redact_query(query: str) -> str:
         [
             (
                 name,
-                value[:CREDENTIAL_PREFIX_LENGTH] + "…"
+                value[:CREDENTIAL_PREFIX_LENGTH] + "..."
                 if name in CREDENTIAL_PARAMETERS and value
                 else value,
             )

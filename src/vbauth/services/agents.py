@@ -47,7 +47,7 @@ async def insert(
         raise InvalidArgument("The permission is out of range.")
     password_hash = ""  # no usable password until one is set
     if password is not None:
-        _check_password(password)
+        check_password(password)
         password_hash = await passwords.hash(password)
     agent = Agent(
         customer_id=customer_id,
@@ -148,7 +148,7 @@ async def update_password(
 ) -> Agent:
     """Set a password and end the agent's other sessions (a stolen token dies with the old one)."""
     agent = await _load_manageable(session, by, agent_id)
-    _check_password(password)
+    check_password(password)
     agent.password_hash = await passwords.hash(password)
     agent.tm_update = clock.now()
     keep = by.session_id if agent.id == by.agent_id else None
@@ -237,6 +237,6 @@ def _require_grantable(by: Identity, permission: int) -> None:
         raise PermissionDenied("You may not grant these permission bits.")
 
 
-def _check_password(password: str) -> None:
+def check_password(password: str) -> None:
     if problem := password_problem(password):
         raise InvalidArgument(problem)

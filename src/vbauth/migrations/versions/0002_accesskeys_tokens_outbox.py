@@ -75,6 +75,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=False),
         sa.Column("tm_create", Timestamp, nullable=False),
+        sa.Column("tm_claim", Timestamp, nullable=True),
         sa.Column("tm_sent", Timestamp, nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
     )

@@ -1,0 +1,107 @@
+"""``/auth/*`` self-service: signup, email verification, password recovery."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
+
+from vbauth.api.deps import RuntimeDep, SessionDep, client_ip
+from vbauth.api.pages import page
+from vbauth.schemas import (
+    AccesskeyCreated,
+    CustomerOut,
+    EmailVerifyOut,
+    PasswordForgotIn,
+    PasswordResetIn,
+    SignupIn,
+    SignupOut,
+    TokenIn,
+)
+from vbauth.security.one_time import well_formed
+from vbauth.services import accounts
+from vbauth.services.errors import InvalidArgument
+
+router = APIRouter(prefix="/auth", tags=["account"])
+
+LinkToken = Annotated[str, Query(max_length=128)]
+
+
+@router.post("/signup", response_model=SignupOut | dict[str, Any])
+async def signup(
+    body: SignupIn,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> SignupOut | dict[str, Any]:
+    """Create an unverified customer with a ready accesskey; ``{}`` if the email is taken."""
+    if not body.accepted_tos:
+        raise InvalidArgument("You must accept the terms of service.")
+    fields = body.model_dump(exclude={"email", "accepted_tos"})
+    result = await accounts.signup(
+        session,
+        passwords=runtime.passwords,
+        public_url=runtime.settings.public_url,
+        email=body.email,
+        client_ip=client_ip(request, runtime.trusted_networks),
+        fields=fields,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    if result is None:
+        return {}
+    return SignupOut(
+        customer=CustomerOut.model_validate(result.customer),
+        accesskey=AccesskeyCreated.of(result.accesskey, result.token),
+    )
+
+
+@router.get("/email-verify", response_class=HTMLResponse)
+async def email_verify_page(token: LinkToken) -> HTMLResponse:
+    """The page a verification link opens; its button posts the token back."""
+    _require_link_token(token)
+    return page(title="Verify your email", name="email_verify")
+
+
+@router.post("/email-verify")
+async def email_verify(body: TokenIn, session: SessionDep, runtime: RuntimeDep) -> EmailVerifyOut:
+    """Use a verification token: the customer becomes active and gets a set-password link."""
+    customer = await accounts.verify_email(
+        session, public_url=runtime.settings.public_url, token=body.token
+    )
+    return EmailVerifyOut(customer=CustomerOut.model_validate(customer))
+
+
+@router.post("/password-forgot")
+async def password_forgot(
+    body: PasswordForgotIn, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Mail a reset link if the username exists. Always ``{}``, so it reveals nothing."""
+    await accounts.forgot_password(
+        session, public_url=runtime.settings.public_url, username=body.username
+    )
+    return {}
+
+
+@router.get("/password-reset", response_class=HTMLResponse)
+async def password_reset_page(token: LinkToken) -> HTMLResponse:
+    """The page a reset link opens: a new-password form."""
+    _require_link_token(token)
+    return page(title="Choose a new password", name="password_reset")
+
+
+@router.post("/password-reset")
+async def password_reset(
+    body: PasswordResetIn, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Use a reset token to set a password (8 to 1024 characters); all sessions end."""
+    await accounts.reset_password(
+        session, passwords=runtime.passwords, token=body.token, password=body.password
+    )
+    return {}
+
+
+def _require_link_token(token: str) -> None:
+    if not well_formed(token):
+        raise InvalidArgument("The link is invalid.", reason="INVALID_TOKEN")

@@ -1,0 +1,219 @@
+"""Self-service accounts: signup, email verification, password recovery, unverified expiry."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy import update as sql_update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbauth import clock
+from vbauth.db import mark_identity_changed
+from vbauth.models import AccessKey, Agent, Customer, LoginSession
+from vbauth.security.passwords import Passwords
+from vbauth.services import accesskeys, agents, customers, mail, one_time
+from vbauth.services.errors import AlreadyExists, InvalidArgument
+from vbauth.services.validation import is_valid_email, normalize_email
+
+SIGNUP_KEY_NAME = "default"
+SIGNUP_KEY_DETAIL = "Auto-provisioned API key"
+
+
+@dataclass(frozen=True, slots=True)
+class SignupResult:
+    customer: Customer
+    accesskey: AccessKey
+    token: str
+
+
+async def signup(
+    session: AsyncSession,
+    *,
+    passwords: Passwords,
+    public_url: str,
+    email: str,
+    client_ip: str,
+    fields: dict[str, Any],
+) -> SignupResult | None:
+    """A new unverified customer, its admin (no password yet) and a working accesskey.
+
+    ``None`` when the email is taken: the caller answers exactly as the reference does, and the
+    address's owner gets a mail saying so, so nobody learns anything they could not already.
+    """
+    email = normalize_email(email)
+    if not is_valid_email(email):
+        raise InvalidArgument("The email address is invalid.")
+    try:
+        # A savepoint: a lost race on the unique index must not poison the outer transaction.
+        async with session.begin_nested():
+            customer, admin = await customers.create(
+                session,
+                by=None,
+                passwords=passwords,
+                email=email,
+                status="initial",
+                terms_agreed_version=clock.format_timestamp(clock.now()),
+                terms_agreed_ip=client_ip[:64],
+                **fields,
+            )
+    except (AlreadyExists, IntegrityError):
+        _mail_signup_attempt(session, email=email, public_url=public_url)
+        return None
+    key, token = await accesskeys.insert(
+        session,
+        customer_id=customer.id,
+        name=SIGNUP_KEY_NAME,
+        detail=SIGNUP_KEY_DETAIL,
+        expire=accesskeys.DEFAULT_EXPIRE,
+    )
+    verify = await one_time.issue(
+        session, purpose=one_time.EMAIL_VERIFY, customer_id=customer.id, agent_id=admin.id
+    )
+    mail.enqueue(
+        session,
+        purpose="email_verify",
+        recipient=email,
+        subject="Verify your email address",
+        body=(
+            f"Welcome! Confirm this address within an hour to keep your account:\n\n"
+            f"{public_url}/auth/email-verify?token={verify}\n\n"
+            "If you did not sign up, ignore this message and the account will expire."
+        ),
+    )
+    return SignupResult(customer=customer, accesskey=key, token=token)
+
+
+async def verify_email(session: AsyncSession, *, public_url: str, token: str) -> Customer:
+    """Mark the customer verified and active, and send its admin a link to set a password."""
+    used = await one_time.consume(session, purpose=one_time.EMAIL_VERIFY, token=token)
+    customer = await session.get(Customer, used.customer_id, with_for_update=True)
+    if customer is None or customer.tm_delete is not None:
+        raise InvalidArgument(
+            "The link is invalid, expired or already used.", reason="INVALID_TOKEN"
+        )
+    if customer.email_verified:
+        return customer
+    customer.email_verified = True
+    customer.status = "active" if customer.status == "initial" else customer.status
+    customer.tm_update = clock.now()
+    mark_identity_changed(session)  # its credentials lose the verification deadline
+    admin = await session.get(Agent, used.agent_id) if used.agent_id else None
+    if admin is not None and admin.tm_delete is None:
+        await _mail_password_link(
+            session, agent=admin, public_url=public_url, subject="Set your password"
+        )
+    await session.flush()
+    return customer
+
+
+async def forgot_password(session: AsyncSession, *, public_url: str, username: str) -> None:
+    """Mail a reset link if a live agent has this username; say nothing either way."""
+    query = (
+        select(Agent, Customer)
+        .join(Customer, Customer.id == Agent.customer_id)
+        .where(
+            Agent.username == normalize_email(username),
+            Agent.tm_delete.is_(None),
+            Customer.tm_delete.is_(None),
+        )
+    )
+    row = (await session.execute(query)).first()
+    if row is not None and is_valid_email(row.Agent.username):
+        await _mail_password_link(
+            session, agent=row.Agent, public_url=public_url, subject="Reset your password"
+        )
+
+
+async def reset_password(
+    session: AsyncSession, *, passwords: Passwords, token: str, password: str
+) -> Agent:
+    """Set a new password from a reset link; every session of the agent ends."""
+    agents.check_password(password)
+    used = await one_time.consume(session, purpose=one_time.PASSWORD_RESET, token=token)
+    agent = await session.get(Agent, used.agent_id) if used.agent_id else None
+    if agent is None or agent.tm_delete is not None:
+        raise InvalidArgument(
+            "The link is invalid, expired or already used.", reason="INVALID_TOKEN"
+        )
+    agent.password_hash = await passwords.hash(password)
+    agent.tm_update = clock.now()
+    await agents.revoke_sessions(session, agent_id=agent.id)
+    await session.flush()
+    return agent
+
+
+async def expire_unverified(session: AsyncSession, *, older_than: timedelta) -> list[uuid.UUID]:
+    """Customers still unverified after ``older_than`` become expired, with all they own.
+
+    Their credentials already stop at the deadline (see ``authn``); this frees their email for a
+    new signup and tidies their agents, keys and sessions away.
+    """
+    moment = clock.now()
+    query = select(Customer.id).where(
+        Customer.status == "initial",
+        Customer.email_verified.is_(False),
+        Customer.tm_delete.is_(None),
+        Customer.tm_create < moment - older_than,
+    )
+    expired = list((await session.scalars(query)).all())
+    if not expired:
+        return []
+    await session.execute(
+        sql_update(Customer)
+        .where(Customer.id.in_(expired))
+        .values(status="expired", tm_delete=moment, tm_update=moment)
+    )
+    for model in (Agent, AccessKey):
+        await session.execute(
+            sql_update(model)
+            .where(model.customer_id.in_(expired), model.tm_delete.is_(None))
+            .values(tm_delete=moment)
+        )
+    await session.execute(
+        sql_update(LoginSession)
+        .where(
+            LoginSession.customer_id.in_(expired),
+            LoginSession.tm_revoke.is_(None),
+        )
+        .values(tm_revoke=moment)
+    )
+    mark_identity_changed(session)
+    return expired
+
+
+async def _mail_password_link(
+    session: AsyncSession, *, agent: Agent, public_url: str, subject: str
+) -> None:
+    token = await one_time.issue(
+        session, purpose=one_time.PASSWORD_RESET, customer_id=agent.customer_id, agent_id=agent.id
+    )
+    mail.enqueue(
+        session,
+        purpose="password_reset",
+        recipient=agent.username,
+        subject=subject,
+        body=(
+            f"Use this link within an hour to choose a password for {agent.username}:\n\n"
+            f"{public_url}/auth/password-reset?token={token}\n\n"
+            "If you did not ask for this, ignore this message; nothing changes."
+        ),
+    )
+
+
+def _mail_signup_attempt(session: AsyncSession, *, email: str, public_url: str) -> None:
+    mail.enqueue(
+        session,
+        purpose="signup_existing",
+        recipient=email,
+        subject="Someone tried to sign up with your address",
+        body=(
+            "Someone tried to create a new account with this email address, which already "
+            f"has one. If it was you, sign in, or reset your password at {public_url}.\n\n"
+            "If it was not you, you can ignore this message."
+        ),
+    )

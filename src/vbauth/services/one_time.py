@@ -1,0 +1,74 @@
+"""Single-use tokens sent by mail: issued with a purpose, consumed exactly once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbauth import clock
+from vbauth.models import OneTimeToken
+from vbauth.security.one_time import hash_one_time_token, new_one_time_token
+from vbauth.services.errors import InvalidArgument
+
+EMAIL_VERIFY = "email_verify"
+PASSWORD_RESET = "password_reset"
+LIFETIME = timedelta(hours=1)
+
+
+async def issue(
+    session: AsyncSession,
+    *,
+    purpose: str,
+    customer_id: uuid.UUID,
+    agent_id: uuid.UUID | None = None,
+) -> str:
+    """A new token for ``purpose``; only its hash is stored."""
+    token = new_one_time_token()
+    moment = clock.now()
+    session.add(
+        OneTimeToken(
+            purpose=purpose,
+            token_hash=hash_one_time_token(token),
+            customer_id=customer_id,
+            agent_id=agent_id,
+            tm_create=moment,
+            tm_expire=moment + LIFETIME,
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def consume(session: AsyncSession, *, purpose: str, token: str) -> OneTimeToken:
+    """Use up a live token of ``purpose``, or fail the same way whatever was wrong with it.
+
+    The conditional update is the single-use guarantee: of two requests racing with the same
+    token, only one changes the row.
+    """
+    refused = InvalidArgument(
+        "The link is invalid, expired or already used.", reason="INVALID_TOKEN"
+    )
+    if len(token) > 128:
+        raise refused
+    digest = hash_one_time_token(token)
+    found = (
+        await session.scalars(
+            select(OneTimeToken).where(
+                OneTimeToken.token_hash == digest, OneTimeToken.purpose == purpose
+            )
+        )
+    ).first()
+    moment = clock.now()
+    if found is None or found.tm_used is not None or found.tm_expire <= moment:
+        raise refused
+    used = await session.execute(
+        update(OneTimeToken)
+        .where(OneTimeToken.id == found.id, OneTimeToken.tm_used.is_(None))
+        .values(tm_used=moment)
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        raise refused
+    return found
