@@ -1,0 +1,83 @@
+"""Run ``vbauth`` as a real process on a fresh data directory, as ``make run`` would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.mailbox import free_port
+
+
+@dataclass(frozen=True)
+class Server:
+    base: str
+    data_dir: Path
+    log: Path
+    env: dict[str, str]
+
+    def cli(self, *args: str) -> Any:
+        """Run a ``vbauth`` command against this server's data and parse its ``--json`` output."""
+        done = subprocess.run(
+            [sys.executable, "-m", "vbauth", *args, "--json"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return json.loads(done.stdout)
+
+
+def environment(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VBAUTH_")}
+    env.update(
+        VBAUTH_DATA_DIR=str(data_dir),
+        VBAUTH_ARGON2_MEMORY_KIB="64",
+        VBAUTH_ARGON2_TIME_COST="1",
+        VBAUTH_COOKIE_SECURE="false",
+        **extra,
+    )
+    return env
+
+
+@contextmanager
+def running_server(data_dir: Path) -> Iterator[Server]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = environment(data_dir, VBAUTH_PUBLIC_URL=base)
+    log = data_dir / "server.log"
+    with log.open("w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vbauth", "serve", "--port", str(port)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until_up(base, process)
+            yield Server(base, data_dir, log, env)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        try:
+            if httpx.get(f"{base}/ping", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("the server did not come up in 30 s")

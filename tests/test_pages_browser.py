@@ -1,0 +1,98 @@
+"""The mail-link pages in a real browser (Chromium via Playwright), with no external asset."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.server import Server, running_server
+
+CHROMIUM = "/usr/bin/chromium"
+# A closed network: Chromium must not try to phone home (see the machine notes).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LINK = re.compile(r"(http://\S+/auth/(?:email-verify|password-reset)\?token=[0-9a-f]{64})")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("pages")) as server:
+        yield server
+
+
+def _link(server: Server, recipient: str, subject: str) -> str:
+    messages = server.cli("outbox", "--body")
+    body = next(m["body"] for m in messages if m["to"] == recipient and m["subject"] == subject)
+    match = LINK.search(body)
+    assert match, body
+    return match.group(1)
+
+
+def test_a_new_customer_verifies_and_sets_a_password_in_the_browser(
+    server: Server, browser: Browser
+) -> None:
+    email = "browser@example.com"
+    signup = httpx.post(f"{server.base}/auth/signup", json={"email": email, "accepted_tos": True})
+    assert signup.status_code == 200
+    page = browser.new_page()
+    requested: list[str] = []
+    problems: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+
+    page.goto(_link(server, email, "Verify your email address"))
+    assert page.title() == "Verify your email"
+    page.click("#submit")
+    page.wait_for_selector("#status.ok")
+    assert "verified" in page.inner_text("#status")
+
+    page.goto(_link(server, email, "Set your password"))
+    page.fill("#password", "chosen in a browser")
+    page.fill("#confirm", "chosen differently")
+    page.click("#submit")
+    assert "differ" in page.inner_text("#status.error")
+    page.fill("#confirm", "chosen in a browser")
+    page.click("#submit")
+    page.wait_for_selector("#status.ok")
+    assert "password is set" in page.inner_text("#status")
+    page.close()
+
+    login = httpx.post(
+        f"{server.base}/auth/login", json={"username": email, "password": "chosen in a browser"}
+    )
+    assert login.status_code == 200
+    assert problems == []
+    assert all(url.startswith(server.base) for url in requested), requested
+
+
+def test_a_used_link_shows_a_clear_error(server: Server, browser: Browser) -> None:
+    email = "twice@example.com"
+    httpx.post(f"{server.base}/auth/signup", json={"email": email, "accepted_tos": True})
+    link = _link(server, email, "Verify your email address")
+    token = link.rsplit("=", 1)[1]
+    assert httpx.post(f"{server.base}/auth/email-verify", json={"token": token}).status_code == 200
+    page = browser.new_page()
+    page.goto(link)
+    page.click("#submit")
+    page.wait_for_selector("#status.error")
+    assert "invalid, expired or already used" in page.inner_text("#status")
+    page.close()
