@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +12,8 @@ from typer.testing import CliRunner
 
 from tests.factories import PASSWORD, unique_email
 from vbauth.cli import app
+from vbauth.runtime import Runtime
+from vbauth.services import mail
 from vbauth.settings import Settings, get_settings
 
 runner = CliRunner()
@@ -137,3 +141,30 @@ def test_the_human_output_is_a_table() -> None:
     )
     assert code == 0
     assert "customer" in output and "agent" in output and "│" in output
+
+
+def test_expire_unverified_reports_what_it_did() -> None:
+    code, output = invoke("expire-unverified")
+    assert code == 0
+    assert re.search(r"expired \d+ unverified signup", output)
+
+
+def test_outbox_lists_recent_mail_and_shows_bodies_only_when_asked(settings: Settings) -> None:
+    recipient = unique_email("mail")
+
+    async def enqueue() -> None:
+        runtime = Runtime.build(settings)
+        async with runtime.transaction() as session:
+            mail.enqueue(
+                session, purpose="test", recipient=recipient, subject="Hello", body="the body"
+            )
+        await runtime.close()
+
+    asyncio.run(enqueue())
+    code, output = invoke("outbox", "--json")
+    assert code == 0
+    [listed] = [m for m in json.loads(output) if m["to"] == recipient]
+    assert (listed["subject"], listed["status"]) == ("Hello", "pending")
+    assert "body" not in listed
+    _, output = invoke("outbox", "--json", "--body")
+    assert [m["body"] for m in json.loads(output) if m["to"] == recipient] == ["the body"]
