@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, select
 
 from vbauth import clock
 from vbauth.db import SessionFactory
@@ -191,11 +191,7 @@ class Authenticator:
             .join(Customer, Customer.id == Agent.customer_id)
             .where(LoginSession.id == session_id, LoginSession.agent_id == agent_id)
         )
-        async with self._sessions() as db:
-            row = (await db.execute(query)).first()
-        if row is None:
-            raise InvalidCredentials()
-        login, agent, customer = row
+        login, agent, customer = await self._first_row(query)
         if login.tm_revoke is not None or agent.tm_delete is not None:
             raise InvalidCredentials()
         return AgentIdentity(
@@ -215,11 +211,7 @@ class Authenticator:
             .join(Customer, Customer.id == AccessKey.customer_id)
             .where(AccessKey.token_hash == digest, AccessKey.tm_delete.is_(None))
         )
-        async with self._sessions() as db:
-            row = (await db.execute(query)).first()
-        if row is None:
-            raise InvalidCredentials()
-        key, customer = row
+        key, customer = await self._first_row(query)
         return AccesskeyIdentity(
             accesskey_id=key.id,
             customer_id=customer.id,
@@ -228,6 +220,14 @@ class Authenticator:
             deletion_scheduled=customer.tm_deletion_scheduled,
             valid_until=self._valid_until(customer, key.tm_expire),
         )
+
+    async def _first_row(self, query: Select[Any]) -> Row[Any]:
+        """The credential's row, read outside the request's transaction; none means invalid."""
+        async with self._sessions() as db:
+            row = (await db.execute(query)).first()
+        if row is None:
+            raise InvalidCredentials()
+        return row
 
     def _valid_until(self, customer: Customer, credential_expiry: datetime) -> datetime:
         """When a credential stops working: its own expiry, or its customer's end.
