@@ -10,7 +10,18 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from vbauth import __version__
-from vbauth.api import accesskeys, account, agents, auth, customer, customers, health, me
+from vbauth.api import (
+    accesskeys,
+    account,
+    agents,
+    auth,
+    customer,
+    customers,
+    directs,
+    gateway,
+    health,
+    me,
+)
 from vbauth.api.errors import install_error_handlers
 from vbauth.api.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestIdMiddleware
 from vbauth.runtime import Runtime
@@ -25,6 +36,9 @@ ROUTERS = (
     customers.router,
     agents.router,
     accesskeys.router,
+    directs.router,
+    directs.boot_router,
+    gateway.router,  # last: it takes every /v1.0 path no other route has
 )
 
 
@@ -42,6 +56,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app = FastAPI(title="vbauth", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
+    # The gateway answers 405 for these paths' other methods (see api.gateway._unrouted).
+    app.state.own_routes = [
+        route for router in ROUTERS if router is not gateway.router for route in router.routes
+    ]
     for router in ROUTERS:
         app.include_router(router)
     install_error_handlers(app)

@@ -17,14 +17,15 @@ from sqlalchemy import Row, Select, select
 
 from vbauth import clock
 from vbauth.db import SessionFactory
-from vbauth.identity import AccesskeyIdentity, AgentIdentity, Identity
-from vbauth.models import AccessKey, Agent, Customer, LoginSession
+from vbauth.identity import AccesskeyIdentity, AgentIdentity, DirectIdentity, Identity
+from vbauth.models import AccessKey, Agent, Customer, Direct, LoginSession
 from vbauth.security.keys import PREFIX as KEY_PREFIX
 from vbauth.security.keys import hash_accesskey, looks_valid
 from vbauth.security.tokens import InvalidToken, KeyRing
 from vbauth.services.errors import InvalidCredentials
 
 LOGIN_TOKEN_TYPE = "login"
+DIRECT_TOKEN_TYPE = "direct"
 DEAD_CUSTOMER_STATUSES = frozenset({"deleted", "expired"})
 
 
@@ -111,12 +112,19 @@ class Authenticator:
     """Turns a credential into the caller's current identity, or raises ``InvalidCredentials``."""
 
     def __init__(
-        self, *, keys: KeyRing, sessions: SessionFactory, cache_ttl: float, unverified_ttl: float
+        self,
+        *,
+        keys: KeyRing,
+        sessions: SessionFactory,
+        cache_ttl: float,
+        unverified_ttl: float,
+        direct_scopes: dict[str, list[str]],
     ) -> None:
         self._keys = keys
         self._sessions = sessions
         self._cache_ttl = cache_ttl
         self._unverified_ttl = timedelta(seconds=unverified_ttl)
+        self._direct_scopes = direct_scopes
         self.claims_cache = TtlCache()  # verified JWT claims, by token, until their exp
         self.identity_cache = TtlCache()  # identities, by login session id or accesskey digest
         # Accesskey uses waiting to be written in one batch (see Runtime.flush_last_used).
@@ -126,9 +134,11 @@ class Authenticator:
         if credential.kind == "accesskey":
             return await self._accesskey_identity(credential.value)
         claims = self._verified_claims(credential.value)
-        if claims["typ"] != LOGIN_TOKEN_TYPE:
-            raise InvalidCredentials()
-        return await self._login_identity(claims)
+        if claims["typ"] == LOGIN_TOKEN_TYPE:
+            return await self._login_identity(claims)
+        if claims["typ"] == DIRECT_TOKEN_TYPE:
+            return await self._direct_identity(claims)
+        raise InvalidCredentials()
 
     def take_last_used(self) -> dict[uuid.UUID, datetime]:
         taken, self.pending_last_used = self.pending_last_used, {}
@@ -156,6 +166,22 @@ class Authenticator:
             session_id, lambda: self._load_login_identity(session_id, agent_id)
         )
         if not isinstance(identity, AgentIdentity) or identity.agent_id != agent_id:
+            raise InvalidCredentials()
+        return identity
+
+    async def _direct_identity(self, claims: dict[str, Any]) -> DirectIdentity:
+        """A booted token is good while its hash lives on at the generation it was booted from."""
+        try:
+            direct_id, generation = uuid.UUID(claims["sub"]), claims["gen"]
+        except (KeyError, ValueError) as error:
+            raise InvalidCredentials() from error
+        if isinstance(generation, bool) or not isinstance(generation, int):
+            raise InvalidCredentials()
+        key = ("direct", direct_id, generation)
+        identity = await self._cached_or_loaded(
+            key, lambda: self._load_direct(direct_id, generation)
+        )
+        if not isinstance(identity, DirectIdentity):
             raise InvalidCredentials()
         return identity
 
@@ -221,6 +247,28 @@ class Authenticator:
             valid_until=self._valid_until(customer, key.tm_expire),
         )
 
+    async def _load_direct(self, direct_id: uuid.UUID, generation: int) -> DirectIdentity:
+        query = (
+            select(Direct, Customer)
+            .join(Customer, Customer.id == Direct.customer_id)
+            .where(
+                Direct.id == direct_id, Direct.generation == generation, Direct.tm_delete.is_(None)
+            )
+        )
+        direct, customer = await self._first_row(query)
+        allowed = self._direct_scopes.get(direct.resource_type)
+        if not allowed:
+            raise InvalidCredentials()  # the type was unbooted by configuration since
+        return DirectIdentity(
+            direct_id=direct.id,
+            customer_id=customer.id,
+            resource_type=direct.resource_type,
+            resource_id=direct.resource_id,
+            allowed_resource_types=tuple(allowed),
+            customer_status=customer.status,
+            valid_until=self._valid_until(customer, None),
+        )
+
     async def _first_row(self, query: Select[Any]) -> Row[Any]:
         """The credential's row, read outside the request's transaction; none means invalid."""
         async with self._sessions() as db:
@@ -229,7 +277,9 @@ class Authenticator:
             raise InvalidCredentials()
         return row
 
-    def _valid_until(self, customer: Customer, credential_expiry: datetime) -> datetime:
+    def _valid_until(
+        self, customer: Customer, credential_expiry: datetime | None
+    ) -> datetime | None:
         """When a credential stops working: its own expiry, or its customer's end.
 
         A deleted or expired customer ends now. An unverified signup ends when its verification
@@ -238,5 +288,6 @@ class Authenticator:
         if customer.tm_delete is not None or customer.status in DEAD_CUSTOMER_STATUSES:
             raise InvalidCredentials()
         if customer.status == "initial" and not customer.email_verified:
-            return min(credential_expiry, customer.tm_create + self._unverified_ttl)
+            deadline = customer.tm_create + self._unverified_ttl
+            return deadline if credential_expiry is None else min(credential_expiry, deadline)
         return credential_expiry

@@ -70,4 +70,39 @@ class AccesskeyIdentity:
         return customer_id == self.customer_id and self.has_permission(required)
 
 
-Identity = AgentIdentity | AccesskeyIdentity
+@dataclass(frozen=True, slots=True)
+class DirectIdentity:
+    """An anonymous widget user, booted from a direct hash: one resource, a few types, no bits.
+
+    It never passes a permission check; the gateway admits it only on routes whose resource type
+    it is allowed, and upstreams only show it objects bound to its resource.
+    """
+
+    direct_id: uuid.UUID
+    customer_id: uuid.UUID
+    resource_type: str
+    resource_id: uuid.UUID
+    allowed_resource_types: tuple[str, ...]
+    customer_status: str
+    deletion_scheduled: datetime | None = None
+    valid_until: datetime | None = None
+
+    kind = "direct"
+    agent_id = None
+    session_id = None
+    is_superadmin = False
+    grantable = 0
+
+    def has_permission(self, required: int) -> bool:
+        return False
+
+    def can_access(self, customer_id: uuid.UUID, required: int) -> bool:
+        return False
+
+    def may_reach(self, resource_type: str) -> bool:
+        return resource_type in self.allowed_resource_types
+
+
+Identity = AgentIdentity | AccesskeyIdentity | DirectIdentity
+# What vbauth's own endpoints accept: a direct token is refused before they run.
+CustomerIdentity = AgentIdentity | AccesskeyIdentity

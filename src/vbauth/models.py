@@ -170,3 +170,34 @@ class OutboxMessage(Base):
     tm_sent: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_outbox_status_tm_create", "status", "tm_create"),)
+
+
+class Direct(Base):
+    """A direct hash: a public link that boots short tokens scoped to one resource."""
+
+    __tablename__ = "directs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("customers.id"))
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    # Shown again by GET /v1.0/directs (it is meant for public links), so kept as is.
+    hash: Mapped[str] = mapped_column(String(64))
+    # Bumped by regenerate: tokens booted from an older generation stop working.
+    generation: Mapped[int] = mapped_column(default=1)
+    tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    tm_update: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tm_delete: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("uq_directs_hash", "hash", unique=True),
+        Index(
+            "uq_directs_resource_live",
+            "resource_type",
+            "resource_id",
+            unique=True,
+            sqlite_where=text("tm_delete IS NULL"),
+            postgresql_where=text("tm_delete IS NULL"),
+        ),
+        Index("ix_directs_customer_id_tm_create", "customer_id", "tm_create"),
+    )

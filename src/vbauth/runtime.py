@@ -18,6 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from vbauth.authn import Authenticator
 from vbauth.background import every
 from vbauth.db import SessionFactory, make_engine, make_sessionmakers
+from vbauth.demo import create_demo_app
+from vbauth.gateway.identity_header import derive_upstream_secret, upstream_keys
+from vbauth.gateway.policies import RouteTable
+from vbauth.gateway.proxy import Upstreams
 from vbauth.mailer import Mailer, SmtpServer
 from vbauth.security.passwords import Passwords
 from vbauth.security.tokens import KeyRing
@@ -41,13 +45,17 @@ class Runtime:
     authenticator: Authenticator
     trusted_networks: list[Network]
     mailer: Mailer
+    routes: RouteTable
+    upstream_keys: KeyRing
+    upstreams: Upstreams
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = make_engine(settings.effective_database_url)
         readers, writers = make_sessionmakers(engine)
+        secret = load_jwt_secret(settings)
         keys = KeyRing(
-            load_jwt_secret(settings),
+            secret,
             [s.get_secret_value() for s in settings.jwt_previous_secrets],
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
@@ -62,6 +70,13 @@ class Runtime:
             sessions=readers,
             cache_ttl=settings.identity_cache_ttl,
             unverified_ttl=settings.unverified_ttl,
+            direct_scopes=settings.direct_scopes,
+        )
+        upstream_keys = upstream_keys_for(settings, secret)
+        upstreams = Upstreams(
+            timeout=settings.upstream_timeout,
+            connect_timeout=settings.upstream_connect_timeout,
+            local_apps={"demo": create_demo_app(upstream_keys)},
         )
         return cls(
             settings,
@@ -73,6 +88,9 @@ class Runtime:
             authenticator,
             settings.trusted_networks,
             Mailer(sessions=writers, server=smtp_server(settings), sender=settings.mail_from),
+            RouteTable.load(settings.routes_file),
+            upstream_keys,
+            upstreams,
         )
 
     @asynccontextmanager
@@ -130,8 +148,18 @@ class Runtime:
             )
 
     async def close(self) -> None:
+        await self.upstreams.close()
         await self.flush_last_used()
         await self.engine.dispose()
+
+
+def upstream_keys_for(settings: Settings, jwt_secret: str) -> KeyRing:
+    """The key upstreams verify X-VB-Identity with: configured, or derived from jwt_secret."""
+    if settings.upstream_secret is not None:
+        secret = settings.upstream_secret.get_secret_value()
+    else:
+        secret = derive_upstream_secret(jwt_secret)
+    return upstream_keys(secret, settings.jwt_issuer)
 
 
 def smtp_server(settings: Settings) -> SmtpServer | None:

@@ -250,3 +250,34 @@ class PasswordResetIn(Input):
 
 class EmailVerifyOut(BaseModel):
     customer: CustomerOut
+
+
+class DirectCreate(Input):
+    resource_type: Annotated[str, Field(min_length=1, max_length=32)]
+    resource_id: JsonUuid
+
+
+class DirectOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    resource_type: str
+    resource_id: uuid.UUID
+    hash: str
+    tm_create: Timestamp
+    tm_update: Timestamp | None
+    tm_delete: Timestamp | None
+
+
+class BootIn(Input):
+    direct_hash: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class BootOut(BaseModel):
+    token: str
+    type: Literal["direct"] = "direct"
+    resource_type: str
+    resource_id: uuid.UUID
+    customer_id: uuid.UUID
+    expire: str

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     jwt_audience: str = "voipbin-api"
 
     token_ttl_login: int = Field(default=604800, gt=0)
+    # Which direct resource types may boot, and which resource types their tokens may reach.
+    direct_scopes: dict[str, list[str]] = {
+        "ai": ["aicall"],
+        "ai_team": ["aicall"],
+        "webchat_widget": ["webchat_session"],
+    }
     token_ttl_direct: int = Field(default=14400, gt=0)
     token_ttl_delegate: int = Field(default=28800, gt=0)
 
@@ -60,6 +66,13 @@ class Settings(BaseSettings):
 
     bootstrap_password: SecretStr | None = None
 
+    # Gateway: route policies (default: the file inside the package), upstream limits, and the
+    # secret upstreams verify X-VB-Identity with (default: derived one way from jwt_secret).
+    routes_file: Path | None = None
+    upstream_secret: SecretStr | None = None
+    upstream_timeout: float = Field(default=30.0, gt=0)
+    upstream_connect_timeout: float = Field(default=5.0, gt=0)
+
     # Mail: delivered over SMTP when smtp_url is set (smtp://, smtp+starttls://, smtps://,
     # with user:password@ if the server wants them), otherwise kept in the outbox and logged.
     smtp_url: SecretStr | None = None
@@ -70,7 +83,7 @@ class Settings(BaseSettings):
         "cors_origins", "trusted_proxies", "jwt_previous_secrets", mode="before"
     )(_split_csv)
 
-    @field_validator("jwt_secret", "jwt_previous_secrets", mode="after")
+    @field_validator("jwt_secret", "jwt_previous_secrets", "upstream_secret", mode="after")
     @classmethod
     def _refuse_weak_secrets(cls, value: SecretStr | list[SecretStr] | None) -> object:
         for secret in value if isinstance(value, list) else [value]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from typing import Annotated
 
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth.authn import find_credential
 from vbauth.clock import format_timestamp
-from vbauth.identity import AgentIdentity, Identity
+from vbauth.identity import AgentIdentity, CustomerIdentity, DirectIdentity, Identity
 from vbauth.runtime import Runtime
 from vbauth.services.errors import AuthenticationRequired, PermissionDenied
 from vbauth.settings import Network
@@ -41,19 +41,34 @@ async def _session(request: Request, runtime: RuntimeDep) -> AsyncIterator[Async
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
-async def _identity(request: Request, runtime: RuntimeDep) -> Identity:
-    credential = find_credential(request.headers, request.cookies, request.query_params)
-    if credential is None:
-        raise AuthenticationRequired()
-    identity = await runtime.authenticator.authenticate(credential)
+async def authenticate(request: Request, runtime: Runtime) -> Identity:
+    """The caller's identity from the request's credential (any kind), or a 401/403 error."""
+    identity = await identify(runtime, request.headers, request.cookies, request.query_params)
     request.state.identity = identity
-    _refuse_frozen(identity)
     return identity
 
 
-def _refuse_frozen(identity: Identity) -> None:
-    """Reference §5.5, failing closed: a frozen customer's credentials only reach recovery."""
-    if identity.customer_status != "frozen" or identity.is_superadmin:
+async def identify(
+    runtime: Runtime,
+    headers: Mapping[str, str],
+    cookies: Mapping[str, str],
+    query: Mapping[str, str],
+) -> Identity:
+    """The one decision every entry point shares: credential, identity, frozen check."""
+    credential = find_credential(headers, cookies, query)
+    if credential is None:
+        raise AuthenticationRequired()
+    identity = await runtime.authenticator.authenticate(credential)
+    refuse_frozen(identity)
+    return identity
+
+
+def refuse_frozen(identity: Identity) -> None:
+    """Reference §5.5, failing closed: a frozen customer's credentials only reach recovery.
+
+    Superadmins and direct tokens pass, as in the reference.
+    """
+    if identity.customer_status != "frozen" or identity.is_superadmin or identity.kind == "direct":
         return
     scheduled = identity.deletion_scheduled
     effective = None
@@ -72,7 +87,17 @@ def _refuse_frozen(identity: Identity) -> None:
     )
 
 
-CurrentIdentity = Annotated[Identity, Depends(_identity)]
+async def _customer_identity(request: Request, runtime: RuntimeDep) -> CustomerIdentity:
+    """vbauth's own endpoints serve agents and accesskeys; a direct token is refused here."""
+    identity = await authenticate(request, runtime)
+    if isinstance(identity, DirectIdentity):
+        raise PermissionDenied(
+            "Direct tokens cannot use this endpoint.", reason="DIRECT_ACCESS_NOT_SUPPORTED"
+        )
+    return identity
+
+
+CurrentIdentity = Annotated[CustomerIdentity, Depends(_customer_identity)]
 
 
 async def _agent(identity: CurrentIdentity) -> AgentIdentity:

@@ -53,3 +53,11 @@ def hash_accesskey(token: str) -> str:
 
 def display_prefix(token: str) -> str:
     return token[:DISPLAY_PREFIX_LENGTH]
+
+
+DIRECT_PREFIX = "direct."
+
+
+def new_direct_hash() -> str:
+    """``direct.`` + 32 lowercase hex: 128 random bits (VoIPBIN's have 48)."""
+    return DIRECT_PREFIX + secrets.token_hex(16)

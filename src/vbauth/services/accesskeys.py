@@ -27,10 +27,6 @@ EDITABLE_FIELDS = ("name", "detail")
 
 def require_customer_admin(by: Identity) -> None:
     """Accesskey management is for customer admins (and accesskeys, which act as admins)."""
-    if by.kind == "direct":
-        raise PermissionDenied(
-            "Direct tokens cannot use this endpoint.", reason="DIRECT_ACCESS_NOT_SUPPORTED"
-        )
     if not by.can_access(by.customer_id, Permission.CUSTOMER_ADMIN):
         raise PermissionDenied()
 

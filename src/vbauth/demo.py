@@ -1,0 +1,233 @@
+"""The demo upstream: calls and aicalls, in memory, scoped by vbauth's forwarded identity.
+
+It is what an upstream service behind vbauth looks like: it trusts nothing but the signed
+``X-VB-Identity`` header, and scopes every object by the customer in it (and, for direct
+tokens, by the resource). Nothing is dialled. ``vbauth demo-upstream`` serves it on its own;
+``make run`` routes ``/v1.0/calls`` and ``/v1.0/aicalls`` to it in process.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from vbauth import clock
+from vbauth.gateway.identity_header import read_identity
+from vbauth.security.tokens import InvalidToken, KeyRing
+
+AddressType = Literal[
+    "", "agent", "conference", "email", "extension", "line", "sip", "tel", "web_session"
+]
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: AddressType = ""
+    target: Annotated[str, Field(max_length=255)] = ""
+    target_name: Annotated[str, Field(max_length=255)] = ""
+
+
+class CallCreate(BaseModel):
+    source: Address
+    destinations: Annotated[list[Address], Field(min_length=1, max_length=100)]
+
+
+class AicallCreate(BaseModel):
+    assistance_type: Literal["ai", "ai_team"] | None = None
+    assistance_id: uuid.UUID | None = None
+    reference_type: Literal["", "call", "conversation", "task", "contact_case"] = ""
+    reference_id: uuid.UUID | None = None
+
+
+class DemoError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        self.status, self.reason, self.message = status, reason, message
+
+
+@dataclass
+class Caller:
+    kind: str
+    customer_id: str
+    resource_type: str | None = None
+    resource_id: str | None = None
+
+
+@dataclass
+class Store:
+    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    aicalls: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def caller(request: Request, x_vb_identity: Annotated[str, Header()] = "") -> Caller:
+    """Who vbauth says is calling: the verified X-VB-Identity, and nothing else."""
+    try:
+        claims = read_identity(request.app.state.keys, x_vb_identity)
+    except InvalidToken as error:
+        raise DemoError(401, "AUTHENTICATION_REQUIRED", "No valid identity header.") from error
+    return Caller(
+        claims["kind"],
+        claims["customer_id"],
+        claims.get("resource_type"),
+        claims.get("resource_id"),
+    )
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def create_demo_app(keys: KeyRing) -> FastAPI:
+    app = FastAPI(title="vbauth demo upstream", docs_url=None, redoc_url=None)
+    app.state.keys = keys
+    store = Store()
+
+    @app.get("/v1.0/calls")
+    async def list_calls(
+        me: CallerDep,
+        page_size: Annotated[int, Query()] = 100,
+        page_token: Annotated[str, Query()] = "",
+    ) -> dict[str, Any]:
+        return _page(_owned(store.calls, me), page_size, page_token)
+
+    @app.post("/v1.0/calls")
+    async def create_call(body: CallCreate, me: CallerDep) -> dict[str, Any]:
+        calls = []
+        for destination in body.destinations:
+            call = _record(
+                me,
+                source=body.source.model_dump(),
+                destination=destination.model_dump(),
+                status="dialing",
+                direction="outgoing",
+                type="flow",
+            )
+            store.calls[call["id"]] = call
+            calls.append(call)
+        return {"calls": calls, "groupcalls": []}
+
+    @app.get("/v1.0/calls/{call_id}")
+    async def get_call(call_id: str, me: CallerDep) -> dict[str, Any]:
+        return _find(store.calls, call_id, me, "CALL_NOT_FOUND")
+
+    @app.delete("/v1.0/calls/{call_id}")
+    async def delete_call(call_id: str, me: CallerDep) -> dict[str, Any]:
+        call = _find(store.calls, call_id, me, "CALL_NOT_FOUND")
+        call["tm_delete"] = clock.format_timestamp(clock.now())
+        del store.calls[call_id]
+        return call
+
+    @app.post("/v1.0/aicalls")
+    async def create_aicall(body: AicallCreate, me: CallerDep) -> dict[str, Any]:
+        if me.kind == "direct":
+            # A widget's token talks to its own AI, whatever the body says.
+            assistance_type, assistance_id = me.resource_type, me.resource_id
+        else:
+            if body.assistance_type is None or body.assistance_id is None:
+                raise DemoError(
+                    400, "INVALID_ARGUMENT", "assistance_type and assistance_id are required."
+                )
+            assistance_type, assistance_id = body.assistance_type, str(body.assistance_id)
+        aicall = _record(
+            me,
+            assistance_type=assistance_type,
+            assistance_id=assistance_id,
+            reference_type=body.reference_type,
+            reference_id=str(body.reference_id or uuid.UUID(int=0)),
+            status="initiating",
+        )
+        store.aicalls[aicall["id"]] = aicall
+        return aicall
+
+    @app.get("/v1.0/aicalls")
+    async def list_aicalls(
+        me: CallerDep,
+        page_size: Annotated[int, Query()] = 100,
+        page_token: Annotated[str, Query()] = "",
+    ) -> dict[str, Any]:
+        return _page(_owned(store.aicalls, me), page_size, page_token)
+
+    @app.get("/v1.0/aicalls/{aicall_id}")
+    async def get_aicall(aicall_id: str, me: CallerDep) -> dict[str, Any]:
+        return _find(store.aicalls, aicall_id, me, "AICALL_NOT_FOUND")
+
+    @app.exception_handler(DemoError)
+    async def demo_error(request: Request, error: DemoError) -> JSONResponse:
+        return _envelope(request, error.status, error.reason, error.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        return _envelope(request, 400, "INVALID_ARGUMENT", "The request is invalid.")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        return _envelope(
+            request,
+            error.status_code,
+            "ROUTE_NOT_FOUND" if error.status_code == 404 else "INVALID_ARGUMENT",
+            str(error.detail),
+        )
+
+    return app
+
+
+def _record(me: Caller, **fields: Any) -> dict[str, Any]:
+    now = clock.format_timestamp(clock.now())
+    return {
+        "id": str(uuid.uuid4()),
+        "customer_id": me.customer_id,
+        **fields,
+        "tm_create": now,
+        "tm_update": now,
+        "tm_delete": None,
+    }
+
+
+def _visible(item: dict[str, Any], me: Caller) -> bool:
+    """Same customer; and for a direct token, only what is bound to its resource."""
+    if item["customer_id"] != me.customer_id:
+        return False
+    return me.kind != "direct" or item.get("assistance_id") == me.resource_id
+
+
+def _owned(items: dict[str, dict[str, Any]], me: Caller) -> list[dict[str, Any]]:
+    mine = [item for item in items.values() if _visible(item, me)]
+    return sorted(mine, key=lambda item: item["tm_create"], reverse=True)
+
+
+def _find(
+    items: dict[str, dict[str, Any]], item_id: str, me: Caller, reason: str
+) -> dict[str, Any]:
+    item = items.get(item_id)
+    if item is None or not _visible(item, me):
+        raise DemoError(404, reason, "The requested resource was not found.")
+    return item
+
+
+def _page(items: list[dict[str, Any]], size: int, token: str) -> dict[str, Any]:
+    size = size if 0 < size <= 100 else 100
+    if token:
+        items = [item for item in items if item["tm_create"] < token]
+    result = items[:size]
+    return {"result": result, "next_page_token": result[-1]["tm_create"] if result else ""}
+
+
+def _envelope(request: Request, status: int, reason: str, message: str) -> JSONResponse:
+    statuses = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND"}
+    request_id = request.headers.get("x-request-id", "")
+    return JSONResponse(
+        {
+            "error": {
+                "status": statuses.get(status, "INTERNAL"),
+                "reason": reason,
+                "message": message,
+                "request_id": request_id,
+            }
+        },
+        status_code=status,
+    )

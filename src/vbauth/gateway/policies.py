@@ -1,0 +1,91 @@
+"""Route policies: which upstream serves a path, and who may pass (a TOML file)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from vbauth.identity import DirectIdentity, Identity
+from vbauth.permissions import MAX_PERMISSION
+from vbauth.services.errors import PermissionDenied
+
+KINDS = frozenset({"agent", "accesskey", "direct"})
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePolicy:
+    prefix: str
+    upstream: str
+    permission: int
+    identities: frozenset[str]
+    direct_resource_types: frozenset[str]
+
+    def covers(self, path: str) -> bool:
+        """``/v1.0/calls`` covers ``/v1.0/calls`` and ``/v1.0/calls/…``, not ``/v1.0/callsx``."""
+        return path == self.prefix or path.startswith(self.prefix + "/")
+
+    def authorize(self, identity: Identity) -> None:
+        """Let ``identity`` through this route, or raise the 403 that says why not."""
+        if identity.kind not in self.identities:
+            if identity.kind == "direct":
+                raise PermissionDenied(
+                    "Direct tokens cannot use this endpoint.", reason="DIRECT_ACCESS_NOT_SUPPORTED"
+                )
+            raise PermissionDenied()
+        if isinstance(identity, DirectIdentity):
+            if not any(identity.may_reach(kind) for kind in self.direct_resource_types):
+                raise PermissionDenied(
+                    "This token cannot reach this resource type.",
+                    reason="DIRECT_ACCESS_NOT_SUPPORTED",
+                )
+            return
+        if not identity.is_superadmin and not identity.has_permission(self.permission):
+            raise PermissionDenied()
+
+
+class RouteTable:
+    """Policies ordered longest prefix first, so the most specific route wins."""
+
+    def __init__(self, policies: list[RoutePolicy]) -> None:
+        self.policies = sorted(policies, key=lambda policy: len(policy.prefix), reverse=True)
+
+    def match(self, path: str) -> RoutePolicy | None:
+        return next((policy for policy in self.policies if policy.covers(path)), None)
+
+    @classmethod
+    def load(cls, path: Path | None) -> RouteTable:
+        """The named file, or the default that ships inside the package (cwd never matters)."""
+        text = (
+            path.read_text()
+            if path
+            else files("vbauth.gateway").joinpath("routes.toml").read_text()
+        )
+        return cls([_policy(entry) for entry in tomllib.loads(text).get("route", [])])
+
+
+def _policy(entry: dict[str, Any]) -> RoutePolicy:
+    prefix = str(entry["prefix"]).rstrip("/")
+    if not prefix.startswith("/v1.0/"):
+        raise ValueError(f"route prefix {prefix!r} must start with /v1.0/")
+    identities = frozenset(entry.get("identities", ["agent", "accesskey"]))
+    if not identities <= KINDS:
+        raise ValueError(f"route {prefix}: identities must be among {sorted(KINDS)}")
+    permission = int(entry.get("permission", MAX_PERMISSION))
+    if not 0 < permission <= MAX_PERMISSION:
+        raise ValueError(f"route {prefix}: permission must be 1..{MAX_PERMISSION}")
+    direct_types = frozenset(entry.get("direct_resource_types", []))
+    if "direct" in identities and not direct_types:
+        raise ValueError(f"route {prefix}: direct tokens need direct_resource_types")
+    upstream = str(entry["upstream"]).rstrip("/")
+    if not upstream.startswith(("http://", "https://", "asgi://")):
+        raise ValueError(f"route {prefix}: upstream must be an http(s):// or asgi:// URL")
+    return RoutePolicy(
+        prefix=prefix,
+        upstream=upstream,
+        permission=permission,
+        identities=identities,
+        direct_resource_types=direct_types,
+    )

@@ -1,0 +1,163 @@
+"""Forwarding an authorized request to its upstream: credentials out, identity in, streamed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qsl, urlencode
+
+import httpx
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.types import ASGIApp
+
+from vbauth.api.errors import ApiError
+from vbauth.gateway.policies import RoutePolicy
+
+log = logging.getLogger("vbauth.gateway")
+
+CREDENTIAL_NAMES = frozenset({"token", "accesskey"})
+# Hop-by-hop headers (RFC 9110 §7.6.1) and those the proxy sets itself.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+    }
+)
+DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {
+    "authorization",
+    "cookie",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "forwarded",
+    "x-request-id",
+}
+
+
+def without_credentials(query: str) -> str:
+    """The query string minus ``token`` and ``accesskey``, which never leave vbauth."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(name, value) for name, value in pairs if name not in CREDENTIAL_NAMES])
+
+
+def cookie_header_without_credentials(header: str) -> str:
+    cookies = SimpleCookie()
+    try:
+        cookies.load(header)
+    except CookieError:
+        return ""  # an unparsable Cookie header is simply not forwarded
+    return "; ".join(
+        f"{name}={morsel.coded_value}"
+        for name, morsel in cookies.items()
+        if name not in CREDENTIAL_NAMES
+    )
+
+
+def forwarded_headers(
+    request: Request, identity_headers: Mapping[str, str], client: str, request_id: str
+) -> list[tuple[str, str]]:
+    """The request's headers as an upstream should see them.
+
+    Credentials go; so does anything a client sent that looks like vbauth's identity headers,
+    since only vbauth may set those.
+    """
+    headers = [
+        (name, value)
+        for name, value in request.headers.items()
+        if name not in DROPPED_REQUEST_HEADERS and not name.startswith("x-vb-")
+    ]
+    if cookie := cookie_header_without_credentials(request.headers.get("cookie", "")):
+        headers.append(("cookie", cookie))
+    prior = request.headers.get("x-forwarded-for")
+    headers += [
+        ("x-forwarded-for", f"{prior}, {client}" if prior else client),
+        ("x-forwarded-proto", request.url.scheme),
+        ("x-forwarded-host", request.headers.get("host", "")),
+        ("x-request-id", request_id),
+        *identity_headers.items(),
+    ]
+    return headers
+
+
+class Upstreams:
+    """One pooled HTTP client for every upstream; ``asgi://demo`` is served in process."""
+
+    def __init__(
+        self, *, timeout: float, connect_timeout: float, local_apps: Mapping[str, ASGIApp]
+    ) -> None:
+        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._local_apps = local_apps
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def client_for(self, upstream: str) -> httpx.AsyncClient:
+        key = upstream if upstream.startswith("asgi://") else "http"
+        if key not in self._clients:
+            self._clients[key] = self._make_client(upstream)
+        return self._clients[key]
+
+    def _make_client(self, upstream: str) -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        if upstream.startswith("asgi://"):
+            app = self._local_apps[upstream.removeprefix("asgi://")]
+            return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), timeout=self._timeout)
+        return httpx.AsyncClient(timeout=self._timeout, limits=limits, follow_redirects=False)
+
+    async def forward(
+        self, request: Request, policy: RoutePolicy, headers: list[tuple[str, str]]
+    ) -> StreamingResponse:
+        client = self.client_for(policy.upstream)
+        query = without_credentials(request.url.query)
+        url = policy.upstream + request.url.path + (f"?{query}" if query else "")
+        has_body = request.method not in ("GET", "HEAD") or "content-length" in request.headers
+        outgoing = client.build_request(
+            request.method,
+            url,
+            headers=headers,
+            content=request.stream() if has_body else None,
+        )
+        try:
+            answer = await client.send(outgoing, stream=True)
+        except httpx.TimeoutException as error:
+            log.warning("upstream %s timed out: %s", policy.upstream, type(error).__name__)
+            raise ApiError(
+                504, "UPSTREAM_TIMEOUT", "The upstream service did not answer in time."
+            ) from error
+        except (httpx.TransportError, OSError) as error:
+            log.warning("upstream %s failed: %s", policy.upstream, type(error).__name__)
+            raise ApiError(
+                502, "UPSTREAM_UNAVAILABLE", "The upstream service is unavailable."
+            ) from error
+        response = StreamingResponse(
+            _relay(answer), status_code=answer.status_code, background=BackgroundTask(answer.aclose)
+        )
+        # Raw pairs keep repeated headers (Set-Cookie) and the upstream's own framing.
+        response.raw_headers = [
+            (name, value)
+            for name, value in answer.headers.raw
+            if name.decode("latin-1").lower() not in HOP_BY_HOP
+        ]
+        return response
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+
+async def _relay(answer: httpx.Response):  # type: ignore[no-untyped-def]
+    """The upstream's body as it arrives; a failure mid-body ends the response early."""
+    try:
+        async for chunk in answer.aiter_raw():
+            yield chunk
+    except httpx.HTTPError as error:
+        log.warning("upstream body broke off: %s", type(error).__name__)

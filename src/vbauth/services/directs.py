@@ -1,0 +1,146 @@
+"""Direct hashes: public links that boot short tokens scoped to one resource (reference §6)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbauth import clock
+from vbauth.authn import DIRECT_TOKEN_TYPE
+from vbauth.db import mark_identity_changed
+from vbauth.identity import Identity
+from vbauth.models import Customer, Direct
+from vbauth.permissions import ADMIN_OR_MANAGER
+from vbauth.security.keys import DIRECT_PREFIX, new_direct_hash
+from vbauth.security.tokens import IssuedToken, KeyRing
+from vbauth.services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from vbauth.services.pages import Page, paged
+
+# What a hash may be made for (reference §6); which of them boot is configuration.
+RESOURCE_TYPES = frozenset(
+    {"ai", "ai_team", "agent", "queue", "conference", "extension", "webchat_widget", "flow", "team"}
+)
+MAX_HASH_LENGTH = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Booted:
+    direct: Direct
+    token: IssuedToken
+    allowed_resource_types: list[str]
+
+
+def _require_manager(by: Identity) -> None:
+    if not by.can_access(by.customer_id, ADMIN_OR_MANAGER):
+        raise PermissionDenied()
+
+
+async def create(
+    session: AsyncSession, *, by: Identity, resource_type: str, resource_id: uuid.UUID
+) -> Direct:
+    """One hash per resource: a second one for the same resource is a conflict."""
+    _require_manager(by)
+    if resource_type not in RESOURCE_TYPES:
+        raise InvalidArgument(f"resource_type must be one of {', '.join(sorted(RESOURCE_TYPES))}.")
+    if resource_id.int == 0:
+        raise InvalidArgument("resource_id must be a non-nil UUID.")
+    direct = Direct(
+        customer_id=by.customer_id,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        hash=new_direct_hash(),
+    )
+    session.add(direct)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as error:
+        raise AlreadyExists(
+            "This resource already has a direct hash.", reason="DIRECT_ALREADY_EXISTS"
+        ) from error
+    return direct
+
+
+async def get(session: AsyncSession, *, by: Identity, direct_id: uuid.UUID) -> Direct:
+    """A live hash of the caller's customer; another customer's is simply not found."""
+    _require_manager(by)
+    direct = await session.get(Direct, direct_id)
+    if direct is None or direct.tm_delete is not None or direct.customer_id != by.customer_id:
+        raise NotFound(reason="DIRECT_NOT_FOUND")
+    return direct
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    by: Identity,
+    page: Page,
+    resource_type: str | None = None,
+    resource_id: uuid.UUID | None = None,
+) -> list[Direct]:
+    _require_manager(by)
+    query = select(Direct).where(Direct.customer_id == by.customer_id, Direct.tm_delete.is_(None))
+    if resource_type is not None:
+        query = query.where(Direct.resource_type == resource_type)
+    if resource_id is not None:
+        query = query.where(Direct.resource_id == resource_id)
+    return list((await session.scalars(paged(query, Direct, page))).all())
+
+
+async def regenerate(session: AsyncSession, *, by: Identity, direct_id: uuid.UUID) -> Direct:
+    """A new hash for the same resource; every token booted from the old one dies."""
+    direct = await get(session, by=by, direct_id=direct_id)
+    direct.hash = new_direct_hash()
+    direct.generation += 1
+    direct.tm_update = clock.now()
+    mark_identity_changed(session)
+    await session.flush()
+    return direct
+
+
+async def delete(session: AsyncSession, *, by: Identity, direct_id: uuid.UUID) -> Direct:
+    direct = await get(session, by=by, direct_id=direct_id)
+    direct.tm_delete = direct.tm_update = clock.now()
+    mark_identity_changed(session)
+    await session.flush()
+    return direct
+
+
+async def boot(
+    session: AsyncSession,
+    *,
+    keys: KeyRing,
+    ttl: int,
+    scopes: dict[str, list[str]],
+    direct_hash: str,
+) -> Booted:
+    """Turn a hash into a direct token, checking in the reference's order (§1.6)."""
+    if not direct_hash.startswith(DIRECT_PREFIX) or len(direct_hash) > MAX_HASH_LENGTH:
+        raise InvalidArgument('The direct_hash must start with "direct.".')
+    row = (
+        await session.execute(
+            select(Direct, Customer)
+            .join(Customer, Customer.id == Direct.customer_id)
+            .where(Direct.hash == direct_hash, Direct.tm_delete.is_(None))
+        )
+    ).first()
+    if row is None:
+        raise InvalidArgument("The direct hash does not resolve to any resource.")
+    direct, customer = row
+    if customer.status != "active" or customer.tm_delete is not None:
+        raise InvalidArgument("The customer of this direct hash is not active.")
+    allowed = scopes.get(direct.resource_type)
+    if not allowed:
+        raise InvalidArgument(f"A {direct.resource_type} direct hash cannot boot a token.")
+    token = keys.issue(
+        typ=DIRECT_TOKEN_TYPE,
+        subject=str(direct.id),
+        ttl=ttl,
+        at=clock.now(),
+        extra={"gen": direct.generation},
+    )
+    return Booted(direct=direct, token=token, allowed_resource_types=list(allowed))
