@@ -21,7 +21,15 @@ from tests.mailbox import Mailbox, smtp_server
 from vbauth import migrate
 from vbauth.app import create_app
 from vbauth.mailer import Mailer, SmtpServer
-from vbauth.models import AccessKey, Agent, Customer, LoginSession, OneTimeToken, OutboxMessage
+from vbauth.models import (
+    AccessKey,
+    Agent,
+    Customer,
+    Direct,
+    LoginSession,
+    OneTimeToken,
+    OutboxMessage,
+)
 from vbauth.runtime import Runtime
 from vbauth.settings import Settings
 
@@ -95,7 +103,15 @@ async def client(app, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:  # 
 
 async def _wipe(runtime: Runtime) -> None:
     async with runtime.transaction() as session:
-        for model in (OutboxMessage, OneTimeToken, AccessKey, LoginSession, Agent, Customer):
+        for model in (
+            OutboxMessage,
+            OneTimeToken,
+            AccessKey,
+            Direct,
+            LoginSession,
+            Agent,
+            Customer,
+        ):
             await session.execute(delete(model))
     runtime.authenticator.identity_cache.invalidate()
     runtime.authenticator.claims_cache.invalidate()

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from vbauth.models import Agent, Customer
+from vbauth.models import Agent, Customer, Direct
 from vbauth.permissions import Permission
 from vbauth.runtime import Runtime
+from vbauth.security.keys import new_direct_hash
 from vbauth.services import accesskeys, agents, customers, operator
 
 PASSWORD = "correct horse battery staple"
@@ -101,3 +102,27 @@ async def make_accesskey(
             session, customer_id=customer_id, name="test", detail="", expire=expire
         )
     return token
+
+
+async def make_direct(
+    runtime: Runtime,
+    customer_id: uuid.UUID,
+    *,
+    resource_type: str = "ai",
+    resource_id: uuid.UUID | None = None,
+) -> Direct:
+    async with runtime.transaction() as session:
+        direct = Direct(
+            customer_id=customer_id,
+            resource_type=resource_type,
+            resource_id=resource_id or uuid.uuid4(),
+            hash=new_direct_hash(),
+        )
+        session.add(direct)
+    return direct
+
+
+async def boot(client: httpx.AsyncClient, direct_hash: str) -> str:
+    response = await client.post("/auth/boot", json={"direct_hash": direct_hash})
+    assert response.status_code == 200, response.text
+    return str(response.json()["token"])

@@ -1,0 +1,248 @@
+"""The gateway: route policies, what is forwarded, and upstreams that fail (design §2)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import BASE_URL, make_settings
+from tests.factories import (
+    assert_error,
+    bearer,
+    boot,
+    login,
+    make_accesskey,
+    make_agent,
+    make_customer,
+    make_direct,
+)
+from tests.upstreams import dead_upstream, echo_server, garbage_server
+from vbauth import clock
+from vbauth.app import create_app
+from vbauth.gateway.identity_header import read_identity
+from vbauth.gateway.policies import RouteTable
+from vbauth.runtime import Runtime
+from vbauth.security.tokens import InvalidToken
+from vbauth.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_the_seed_call_examples_answer_the_pagination_envelope(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    token = await login(client, tenant.admin.username)
+    key = await make_accesskey(runtime, tenant.customer.id)
+    for response in (
+        await client.get(f"/v1.0/calls?token={token}"),
+        await client.get(f"/v1.0/calls?accesskey={key}"),
+        await client.get("/v1.0/calls", headers=bearer(token)),
+        await client.get("/v1.0/calls", headers=bearer(key)),
+    ):
+        assert response.status_code == 200, response.text
+        assert response.json() == {"result": [], "next_page_token": ""}
+    for wrong in (f"/v1.0/calls?token={key}", f"/v1.0/calls?accesskey={token}"):
+        assert_error(await client.get(wrong), 401, "INVALID_CREDENTIALS")
+    assert_error(await client.get(f"/v1.0/calls?tokn={token}"), 401, "AUTHENTICATION_REQUIRED")
+
+
+async def test_calls_are_made_read_listed_and_deleted_per_customer(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    headers = bearer(await login(client, tenant.admin.username))
+    body = {
+        "source": {"type": "tel", "target": "+15551110000"},
+        "destinations": [
+            {"type": "tel", "target": "+15552220000"},
+            {"type": "sip", "target": "sip:bob@example.com"},
+        ],
+    }
+    created = await client.post("/v1.0/calls", json=body, headers=headers)
+    assert created.status_code == 200
+    calls = created.json()["calls"]
+    assert [c["destination"]["target"] for c in calls] == ["+15552220000", "sip:bob@example.com"]
+    call_id = calls[0]["id"]
+    assert (await client.get(f"/v1.0/calls/{call_id}", headers=headers)).status_code == 200
+    other = bearer(await login(client, (await make_customer(runtime)).admin.username))
+    assert (await client.get(f"/v1.0/calls/{call_id}", headers=other)).status_code == 404
+    assert (await client.get("/v1.0/calls", headers=other)).json()["result"] == []
+    deleted = await client.delete(f"/v1.0/calls/{call_id}", headers=headers)
+    assert deleted.json()["tm_delete"] is not None
+    assert (await client.get(f"/v1.0/calls/{call_id}", headers=headers)).status_code == 404
+    bad = await client.post("/v1.0/calls", json={"source": {}}, headers=headers)
+    assert bad.status_code == 400
+
+
+async def test_route_policies_decide_who_passes(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    agent = await make_agent(runtime, tenant.customer.id, permission=16)
+    manager = await make_agent(runtime, tenant.customer.id, permission=64)
+    agent_headers = bearer(await login(client, agent.username))
+    assert_error(await client.get("/v1.0/calls", headers=agent_headers), 403, "PERMISSION_DENIED")
+    manager_headers = bearer(await login(client, manager.username))
+    assert (await client.get("/v1.0/calls", headers=manager_headers)).status_code == 200
+
+
+async def test_unrouted_paths_are_404_before_authentication_and_own_paths_405(
+    client: httpx.AsyncClient,
+) -> None:
+    for path in ("/v1.0/nothing", "/v1.0/callsx", "/v1.0/"):
+        assert_error(await client.get(path), 404, "ROUTE_NOT_FOUND")
+    error = assert_error(await client.post("/v1.0/auth/boot", json={}), 404, "ROUTE_NOT_FOUND")
+    assert "/auth/boot" in str(error["message"])
+    response = await client.delete("/v1.0/customer")
+    assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["allow"] == "GET, PUT"
+    assert_error(await client.patch("/v1.0/accesskeys"), 405, "METHOD_NOT_ALLOWED")
+
+
+@pytest.fixture
+async def gateway(
+    runtime: Runtime, settings: Settings, tmp_path: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime, dict[str, str]]]:
+    """An app whose routes lead to real HTTP upstreams: an echo, a slow one, garbage, nothing."""
+    with echo_server() as echo, garbage_server() as garbage:
+        upstreams = {"echo": echo, "garbage": garbage, "dead": dead_upstream()}
+        routes = tmp_path / "routes.toml"
+        routes.write_text(
+            "\n".join(
+                f'[[route]]\nprefix = "/v1.0/{name}"\nupstream = "{url}"\npermission = 96\n'
+                'identities = ["agent", "accesskey", "direct"]\n'
+                'direct_resource_types = ["aicall"]\n'
+                for name, url in [*upstreams.items(), ("slow", echo)]
+            )
+        )
+        own = Runtime.build(
+            make_settings(
+                settings.database_url, settings.data_dir, routes_file=routes, upstream_timeout=0.5
+            )
+        )
+        transport = httpx.ASGITransport(app=create_app(runtime=own), client=("203.0.113.9", 1))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+            yield http, own, upstreams
+        await own.close()
+
+
+async def test_forwarded_requests_lose_credentials_and_carry_a_signed_identity(
+    client: httpx.AsyncClient, runtime: Runtime, gateway
+) -> None:  # type: ignore[no-untyped-def]
+    http, own, _ = gateway
+    tenant = await make_customer(runtime)
+    token = await login(client, tenant.admin.username)
+    response = await http.put(
+        f"/v1.0/echo/things/7?token={token}&keep=me&accesskey=vb_x",
+        content=b'{"body": "kept"}',
+        headers={
+            "Cookie": f"token={token}; theme=dark; accesskey=vb_y",
+            "X-VB-Customer-Id": str(uuid.uuid4()),
+            "X-VB-Identity": "forged",
+            "X-Custom": "passes",
+            "X-Request-Id": "trace-me",
+        },
+    )
+    assert response.status_code == 201
+    assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    seen = response.json()
+    headers = dict(seen["headers"])
+    assert (seen["method"], seen["path"], seen["body"]) == (
+        "PUT",
+        "/v1.0/echo/things/7?keep=me",
+        '{"body": "kept"}',
+    )
+    assert token not in json.dumps(seen)
+    assert "authorization" not in headers
+    assert headers["cookie"] == "theme=dark"
+    assert headers["x-custom"] == "passes"
+    assert headers["x-request-id"] == "trace-me"
+    assert headers["x-forwarded-for"] == "203.0.113.9"
+    assert headers["x-vb-customer-id"] == str(tenant.customer.id)
+    assert headers["x-vb-kind"] == "agent"
+    claims = read_identity(own.upstream_keys, headers["x-vb-identity"])
+    assert (claims["kind"], claims["customer_id"], claims["agent_id"]) == (
+        "agent",
+        str(tenant.customer.id),
+        str(tenant.admin.id),
+    )
+    assert claims["request_id"] == "trace-me"
+    assert claims["exp"] - claims["iat"] == 60
+    assert tenant.admin.username not in json.dumps(claims)
+    with pytest.raises(InvalidToken):  # the login key ring does not accept it
+        own.keys.read(headers["x-vb-identity"], at=clock.wall_clock())
+
+
+async def test_a_streamed_request_body_arrives_whole(
+    client: httpx.AsyncClient, runtime: Runtime, gateway
+) -> None:  # type: ignore[no-untyped-def]
+    http, _, _ = gateway
+    tenant = await make_customer(runtime)
+    key = await make_accesskey(runtime, tenant.customer.id)
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for number in range(50):
+            yield f"chunk{number};".encode()
+
+    response = await http.post("/v1.0/echo", content=chunks(), headers=bearer(key))
+    assert response.json()["body"] == "".join(f"chunk{n};" for n in range(50))
+    assert dict(response.json()["headers"])["x-vb-kind"] == "accesskey"
+
+
+async def test_a_direct_token_is_forwarded_with_its_resource(
+    client: httpx.AsyncClient, runtime: Runtime, gateway
+) -> None:  # type: ignore[no-untyped-def]
+    http, _, _ = gateway
+    tenant = await make_customer(runtime)
+    direct = await make_direct(runtime, tenant.customer.id)
+    token = await boot(client, direct.hash)
+    headers = dict((await http.get("/v1.0/echo", headers=bearer(token))).json()["headers"])
+    assert headers["x-vb-kind"] == "direct"
+    assert headers["x-vb-resource-id"] == str(direct.resource_id)
+    assert headers["x-vb-allowed-resource-types"] == "aicall"
+
+
+async def test_an_upstream_that_is_down_slow_or_talks_garbage_gets_an_envelope(
+    client: httpx.AsyncClient, runtime: Runtime, gateway
+) -> None:  # type: ignore[no-untyped-def]
+    http, _, _ = gateway
+    tenant = await make_customer(runtime)
+    headers = bearer(await login(client, tenant.admin.username))
+    down = await http.get("/v1.0/dead", headers=headers)
+    error = assert_error(down, 502, "UPSTREAM_UNAVAILABLE")
+    assert error["status"] == "UNAVAILABLE"
+    assert_error(await http.get("/v1.0/garbage", headers=headers), 502, "UPSTREAM_UNAVAILABLE")
+    assert_error(await http.get("/v1.0/slow", headers=headers), 504, "UPSTREAM_TIMEOUT")
+    assert "127.0.0.1" not in down.text
+    assert "Traceback" not in down.text
+    assert (await http.get("/v1.0/echo", headers=headers)).status_code == 201  # still fine
+
+
+async def test_the_default_routes_file_ships_inside_the_package() -> None:
+    table = RouteTable.load(None)
+    assert {p.prefix for p in table.policies} == {"/v1.0/calls", "/v1.0/aicalls"}
+    assert table.match("/v1.0/aicalls/123").prefix == "/v1.0/aicalls"  # type: ignore[union-attr]
+    assert table.match("/v1.0/callsign") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[[route]]\nprefix = "/other"\nupstream = "http://x"',
+        '[[route]]\nprefix = "/v1.0/x"\nupstream = "ftp://x"',
+        '[[route]]\nprefix = "/v1.0/x"\nupstream = "http://x"\nidentities = ["root"]',
+        '[[route]]\nprefix = "/v1.0/x"\nupstream = "http://x"\nidentities = ["direct"]',
+        '[[route]]\nprefix = "/v1.0/x"\nupstream = "http://x"\npermission = 0',
+    ],
+)
+def test_bad_route_files_are_refused_at_start(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "routes.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError):
+        RouteTable.load(path)
