@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth import migrate
 from vbauth.clock import format_timestamp
-from vbauth.runtime import Runtime, load_jwt_secret
+from vbauth.demo import create_demo_app
+from vbauth.runtime import Runtime, load_jwt_secret, upstream_keys_for
 from vbauth.schemas import AgentOut, CustomerAdminOut
 from vbauth.services import agents, customers, mail, operator
 from vbauth.services.errors import ServiceError
@@ -70,6 +71,24 @@ def serve(
         access_log=False,
         log_config=LOG_CONFIG,
         proxy_headers=False,
+        server_header=False,
+    )
+
+
+@app.command("demo-upstream")
+def demo_upstream(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 9000,
+) -> None:
+    """Serve the demo upstream (calls, aicalls) on its own, e.g. behind nginx and /auth/verify."""
+    settings = get_settings()
+    keys = upstream_keys_for(settings, load_jwt_secret(settings))
+    uvicorn.run(
+        create_demo_app(keys),
+        host=host,
+        port=port,
+        log_config=LOG_CONFIG,
+        access_log=False,
         server_header=False,
     )
 
