@@ -188,11 +188,17 @@ def _record(me: Caller, **fields: Any) -> dict[str, Any]:
     }
 
 
-def _visible(item: dict[str, Any], me: Caller) -> bool:
-    """Same customer; and for a direct token, only what is bound to its resource."""
-    if item["customer_id"] != me.customer_id:
-        return False
+def _same_customer(item: dict[str, Any], me: Caller) -> bool:
+    return bool(item["customer_id"] == me.customer_id)
+
+
+def _bound(item: dict[str, Any], me: Caller) -> bool:
+    """A direct token sees only what is bound to its resource; others see the whole customer."""
     return me.kind != "direct" or item.get("assistance_id") == me.resource_id
+
+
+def _visible(item: dict[str, Any], me: Caller) -> bool:
+    return _same_customer(item, me) and _bound(item, me)
 
 
 def _owned(items: dict[str, dict[str, Any]], me: Caller) -> list[dict[str, Any]]:
@@ -203,9 +209,14 @@ def _owned(items: dict[str, dict[str, Any]], me: Caller) -> list[dict[str, Any]]
 def _find(
     items: dict[str, dict[str, Any]], item_id: str, me: Caller, reason: str
 ) -> dict[str, Any]:
+    """Another customer's object is not found; another resource's, for a direct token, is 403."""
     item = items.get(item_id)
-    if item is None or not _visible(item, me):
+    if item is None or not _same_customer(item, me):
         raise DemoError(404, reason, "The requested resource was not found.")
+    if not _bound(item, me):
+        raise DemoError(
+            403, "PERMISSION_DENIED", "You do not have permission to access this resource."
+        )
     return item
 
 
@@ -218,7 +229,12 @@ def _page(items: list[dict[str, Any]], size: int, token: str) -> dict[str, Any]:
 
 
 def _envelope(request: Request, status: int, reason: str, message: str) -> JSONResponse:
-    statuses = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND"}
+    statuses = {
+        400: "INVALID_ARGUMENT",
+        401: "UNAUTHENTICATED",
+        403: "PERMISSION_DENIED",
+        404: "NOT_FOUND",
+    }
     request_id = request.headers.get("x-request-id", "")
     return JSONResponse(
         {

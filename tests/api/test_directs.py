@@ -284,7 +284,14 @@ async def test_the_widget_flow_end_to_end(client: httpx.AsyncClient, runtime: Ru
         await client.get(f"/v1.0/aicalls/{mine.json()['id']}", params=widget)
     ).status_code == 200
     response = await client.get(f"/v1.0/aicalls/{other_aicall.json()['id']}", params=widget)
-    assert response.status_code == 404
+    assert_error(response, 403, "PERMISSION_DENIED")
+    foreign = await client.post(
+        "/v1.0/aicalls",
+        json={"assistance_type": "ai", "assistance_id": ai},
+        headers=bearer(await login(client, (await make_customer(runtime)).admin.username)),
+    )
+    response = await client.get(f"/v1.0/aicalls/{foreign.json()['id']}", params=widget)
+    assert_error(response, 404, "AICALL_NOT_FOUND")
     assert_error(await client.get("/v1.0/calls", params=widget), 403, "DIRECT_ACCESS_NOT_SUPPORTED")
     assert_error(
         await client.get("/v1.0/accesskeys", params=widget), 403, "DIRECT_ACCESS_NOT_SUPPORTED"
