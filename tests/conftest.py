@@ -24,6 +24,7 @@ from vbauth.mailer import Mailer, SmtpServer
 from vbauth.models import (
     AccessKey,
     Agent,
+    Binding,
     Customer,
     Direct,
     LoginSession,
@@ -104,6 +105,7 @@ async def client(app, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:  # 
 async def _wipe(runtime: Runtime) -> None:
     async with runtime.transaction() as session:
         for model in (
+            Binding,
             OutboxMessage,
             OneTimeToken,
             AccessKey,

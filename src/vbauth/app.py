@@ -18,9 +18,11 @@ from vbauth.api import (
     customer,
     customers,
     directs,
+    events,
     gateway,
     health,
     me,
+    ws,
 )
 from vbauth.api.errors import install_error_handlers
 from vbauth.api.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestIdMiddleware
@@ -38,6 +40,8 @@ ROUTERS = (
     accesskeys.router,
     directs.router,
     directs.boot_router,
+    events.router,
+    ws.router,
     gateway.router,  # last: it takes every /v1.0 path no other route has
 )
 

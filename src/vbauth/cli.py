@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vbauth import migrate
 from vbauth.clock import format_timestamp
 from vbauth.demo import create_demo_app
-from vbauth.runtime import Runtime, load_jwt_secret, upstream_keys_for
+from vbauth.gateway.identity_header import upstream_keys
+from vbauth.runtime import Runtime, load_jwt_secret, upstream_secret_for
 from vbauth.schemas import AgentOut, CustomerAdminOut
 from vbauth.services import agents, customers, mail, operator
 from vbauth.services.errors import ServiceError
@@ -69,6 +70,8 @@ def serve(
         # uvicorn's access log prints query strings whole, credentials included;
         # vbauth logs its own line per request with credentials cut to a prefix.
         access_log=False,
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=max(settings.ws_silence_timeout - settings.ws_ping_interval, 1.0),
         log_config=LOG_CONFIG,
         proxy_headers=False,
         server_header=False,
@@ -82,7 +85,9 @@ def demo_upstream(
 ) -> None:
     """Serve the demo upstream (calls, aicalls) on its own, e.g. behind nginx and /auth/verify."""
     settings = get_settings()
-    keys = upstream_keys_for(settings, load_jwt_secret(settings))
+    keys = upstream_keys(
+        upstream_secret_for(settings, load_jwt_secret(settings)), settings.jwt_issuer
+    )
     uvicorn.run(
         create_demo_app(keys),
         host=host,

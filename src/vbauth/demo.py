@@ -9,6 +9,7 @@ tokens, by the resource). Nothing is dialled. ``vbauth demo-upstream`` serves it
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from vbauth import clock
+from vbauth.events.model import Event
 from vbauth.gateway.identity_header import read_identity
 from vbauth.security.tokens import InvalidToken, KeyRing
 
@@ -82,10 +84,31 @@ def caller(request: Request, x_vb_identity: Annotated[str, Header()] = "") -> Ca
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
-def create_demo_app(keys: KeyRing) -> FastAPI:
+Publish = Callable[[Event], Awaitable[None]]
+
+
+async def _publish_nowhere(event: Event) -> None:
+    """A demo without a vbauth to tell."""
+
+
+def create_demo_app(keys: KeyRing, publish: Publish = _publish_nowhere) -> FastAPI:
+    """The demo upstream; ``publish`` carries its call and aicall events to vbauth's bus."""
     app = FastAPI(title="vbauth demo upstream", docs_url=None, redoc_url=None)
     app.state.keys = keys
     store = Store()
+
+    async def announce(verb: str, kind: str, item: dict[str, Any], me: Caller) -> None:
+        bound = item.get("assistance_id") if kind == "aicall" else None
+        await publish(
+            Event(
+                type=f"{kind}_{verb}",
+                customer_id=uuid.UUID(me.customer_id),
+                resource_type=kind,
+                resource_id=item["id"],
+                data=item,
+                bound_to=uuid.UUID(bound) if bound else None,
+            )
+        )
 
     @app.get("/v1.0/calls")
     async def list_calls(
@@ -109,6 +132,7 @@ def create_demo_app(keys: KeyRing) -> FastAPI:
             )
             store.calls[call["id"]] = call
             calls.append(call)
+            await announce("created", "call", call, me)
         return {"calls": calls, "groupcalls": []}
 
     @app.get("/v1.0/calls/{call_id}")
@@ -120,6 +144,7 @@ def create_demo_app(keys: KeyRing) -> FastAPI:
         call = _find(store.calls, call_id, me, "CALL_NOT_FOUND")
         call["tm_delete"] = clock.format_timestamp(clock.now())
         del store.calls[call_id]
+        await announce("deleted", "call", call, me)
         return call
 
     @app.post("/v1.0/aicalls")
@@ -142,6 +167,7 @@ def create_demo_app(keys: KeyRing) -> FastAPI:
             status="initiating",
         )
         store.aicalls[aicall["id"]] = aicall
+        await announce("created", "aicall", aicall, me)
         return aicall
 
     @app.get("/v1.0/aicalls")

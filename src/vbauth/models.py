@@ -201,3 +201,18 @@ class Direct(Base):
         ),
         Index("ix_directs_customer_id_tm_create", "customer_id", "tm_create"),
     )
+
+
+class Binding(Base):
+    """An upstream object that belongs to a resource (an aicall of an AI), learnt from events.
+
+    It is what lets a direct token subscribe to that object's topic and nothing else's.
+    """
+
+    __tablename__ = "bindings"
+
+    resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    bound_to: Mapped[uuid.UUID] = mapped_column(Uuid)
+    tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

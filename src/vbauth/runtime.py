@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,24 +15,29 @@ from pathlib import Path
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from starlette.types import ASGIApp
 
 from vbauth.authn import Authenticator
 from vbauth.background import every
 from vbauth.db import SessionFactory, make_engine, make_sessionmakers
 from vbauth.demo import create_demo_app
+from vbauth.events.bus import Bus, LocalBus, RedisBus
+from vbauth.events.hub import Hub
+from vbauth.events.model import Event
 from vbauth.gateway.identity_header import derive_upstream_secret, upstream_keys
 from vbauth.gateway.policies import RouteTable
 from vbauth.gateway.proxy import Upstreams
 from vbauth.mailer import Mailer, SmtpServer
 from vbauth.security.passwords import Passwords
 from vbauth.security.tokens import KeyRing
-from vbauth.services import accesskeys, accounts
+from vbauth.services import accesskeys, accounts, events
 from vbauth.settings import Network, Settings, check_secret_strength
 
 log = logging.getLogger("vbauth")
 
 SECRET_FILE = "jwt_secret"
 MAIL_POLL_SECONDS = 5.0
+SOCKET_RECHECK_SECONDS = 30.0  # catches expiries, and changes elsewhere when Redis is off
 
 
 @dataclass
@@ -46,8 +52,11 @@ class Runtime:
     trusted_networks: list[Network]
     mailer: Mailer
     routes: RouteTable
+    upstream_secret: str
     upstream_keys: KeyRing
     upstreams: Upstreams
+    hub: Hub
+    bus: Bus
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -72,13 +81,16 @@ class Runtime:
             unverified_ttl=settings.unverified_ttl,
             direct_scopes=settings.direct_scopes,
         )
-        upstream_keys = upstream_keys_for(settings, secret)
+        upstream_secret = upstream_secret_for(settings, secret)
+        identity_keys = upstream_keys(upstream_secret, settings.jwt_issuer)
+        local_apps: dict[str, ASGIApp] = {}
         upstreams = Upstreams(
             timeout=settings.upstream_timeout,
             connect_timeout=settings.upstream_connect_timeout,
-            local_apps={"demo": create_demo_app(upstream_keys)},
+            local_apps=local_apps,
         )
-        return cls(
+        hub = Hub()
+        runtime = cls(
             settings,
             engine,
             readers,
@@ -89,9 +101,17 @@ class Runtime:
             settings.trusted_networks,
             Mailer(sessions=writers, server=smtp_server(settings), sender=settings.mail_from),
             RouteTable.load(settings.routes_file),
-            upstream_keys,
+            upstream_secret,
+            identity_keys,
             upstreams,
+            hub,
+            LocalBus(hub),
         )
+        if settings.redis_url:
+            runtime.bus = RedisBus(settings.redis_url, hub, runtime.identities_changed)
+        # The demo upstream is served in process and publishes its events straight in.
+        local_apps["demo"] = create_demo_app(identity_keys, publish=runtime.publish_upstream_event)
+        return runtime
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
@@ -105,9 +125,32 @@ class Runtime:
             async with session.begin():
                 yield session
             if session.info.pop("identity_changed", False):
-                self.authenticator.identity_cache.invalidate()
+                self.identities_changed()
+                await self.bus.announce_invalidation()
             if session.info.pop("mail_enqueued", False):
                 self.mailer.notify()
+            for event in session.info.pop("events", []):
+                await self.bus.publish(event)
+
+    def identities_changed(self) -> None:
+        """Forget cached identities and look at every open socket again."""
+        self.authenticator.identity_cache.invalidate()
+        self.hub.request_recheck()
+
+    async def binding_of(
+        self, customer_id: uuid.UUID, resource_type: str, object_id: str
+    ) -> uuid.UUID | None:
+        """The resource an upstream object is bound to (for direct-token subscriptions)."""
+        async with self.transaction(write=False) as session:
+            return await events.bound_to(
+                session, customer_id=customer_id, resource_type=resource_type, object_id=object_id
+            )
+
+    async def publish_upstream_event(self, event: Event) -> None:
+        """An upstream's event: remember what its object is bound to, then publish it."""
+        async with self.transaction() as session:
+            await events.remember_binding(session, event)
+            events.record(session, event)
 
     async def flush_last_used(self) -> None:
         """Write the accesskey uses seen since the last flush, in one transaction."""
@@ -130,6 +173,8 @@ class Runtime:
         settings = self.settings
         async with anyio.create_task_group() as group:
             group.start_soon(self.mailer.run, MAIL_POLL_SECONDS)
+            group.start_soon(self.bus.run)
+            group.start_soon(self.hub.run_rechecks, self.authenticator, SOCKET_RECHECK_SECONDS)
             group.start_soon(
                 partial(
                     every,
@@ -148,18 +193,17 @@ class Runtime:
             )
 
     async def close(self) -> None:
+        await self.bus.close()
         await self.upstreams.close()
         await self.flush_last_used()
         await self.engine.dispose()
 
 
-def upstream_keys_for(settings: Settings, jwt_secret: str) -> KeyRing:
-    """The key upstreams verify X-VB-Identity with: configured, or derived from jwt_secret."""
+def upstream_secret_for(settings: Settings, jwt_secret: str) -> str:
+    """What upstreams verify X-VB-Identity (and publish events) with: configured, or derived."""
     if settings.upstream_secret is not None:
-        secret = settings.upstream_secret.get_secret_value()
-    else:
-        secret = derive_upstream_secret(jwt_secret)
-    return upstream_keys(secret, settings.jwt_issuer)
+        return settings.upstream_secret.get_secret_value()
+    return derive_upstream_secret(jwt_secret)
 
 
 def smtp_server(settings: Settings) -> SmtpServer | None:

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     # Gateway: route policies (default: the file inside the package), upstream limits, and the
     # secret upstreams verify X-VB-Identity with (default: derived one way from jwt_secret).
     routes_file: Path | None = None
+    # WebSocket events: browser origins allowed besides vbauth's own host, the per-socket queue,
+    # and keepalive (a ping every interval; a socket silent this long is closed).
+    ws_origins: Annotated[list[str], NoDecode] = []
+    ws_queue_size: int = Field(default=1000, ge=1)
+    ws_ping_interval: float = Field(default=10.0, gt=0)
+    ws_silence_timeout: float = Field(default=60.0, gt=0)
     upstream_secret: SecretStr | None = None
     upstream_timeout: float = Field(default=30.0, gt=0)
     upstream_connect_timeout: float = Field(default=5.0, gt=0)
@@ -80,7 +86,7 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"  # the base of links in mail
 
     _split = field_validator(
-        "cors_origins", "trusted_proxies", "jwt_previous_secrets", mode="before"
+        "cors_origins", "trusted_proxies", "jwt_previous_secrets", "ws_origins", mode="before"
     )(_split_csv)
 
     @field_validator("jwt_secret", "jwt_previous_secrets", "upstream_secret", mode="after")

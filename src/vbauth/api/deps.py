@@ -12,7 +12,7 @@ from fastapi import Depends, Path, Request
 from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vbauth.authn import find_credential
+from vbauth.authn import Credential, find_credential
 from vbauth.clock import format_timestamp
 from vbauth.identity import AgentIdentity, CustomerIdentity, DirectIdentity, Identity
 from vbauth.runtime import Runtime
@@ -58,6 +58,10 @@ async def identify(
     credential = find_credential(headers, cookies, query)
     if credential is None:
         raise AuthenticationRequired()
+    return await identify_credential(runtime, credential)
+
+
+async def identify_credential(runtime: Runtime, credential: Credential) -> Identity:
     identity = await runtime.authenticator.authenticate(credential)
     refuse_frozen(identity)
     return identity

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
 
 from vbauth.services import errors as service_errors
 
@@ -79,12 +80,12 @@ class ApiError(Exception):
         self.details, self.headers = details or [], headers or {}
 
 
-def request_id_of(request: Request) -> str:
-    return str(getattr(request.state, "request_id", ""))
+def request_id_of(connection: HTTPConnection) -> str:
+    return str(getattr(connection.state, "request_id", ""))
 
 
 def envelope(
-    request: Request,
+    request: HTTPConnection,
     http_status: int,
     reason: str,
     message: str,
@@ -109,20 +110,34 @@ def envelope(
     return JSONResponse({"error": body}, status_code=http_status, headers=all_headers)
 
 
-async def _service_error(request: Request, exc: service_errors.ServiceError) -> JSONResponse:
+def response_for(
+    connection: HTTPConnection, exc: service_errors.ServiceError | ApiError
+) -> JSONResponse:
+    """The envelope for a domain or HTTP-layer error, for any connection (WebSockets too)."""
+    if isinstance(exc, ApiError):
+        return envelope(
+            connection,
+            exc.http_status,
+            exc.reason,
+            exc.message,
+            details=exc.details,
+            headers=exc.headers,
+        )
     http_status, status = next(
         (value for cls, value in SERVICE_ERROR_STATUS.items() if isinstance(exc, cls)),
         (500, "INTERNAL"),
     )
     return envelope(
-        request, http_status, exc.reason, exc.message, status=status, details=exc.details
+        connection, http_status, exc.reason, exc.message, status=status, details=exc.details
     )
+
+
+async def _service_error(request: Request, exc: service_errors.ServiceError) -> JSONResponse:
+    return response_for(request, exc)
 
 
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return envelope(
-        request, exc.http_status, exc.reason, exc.message, details=exc.details, headers=exc.headers
-    )
+    return response_for(request, exc)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

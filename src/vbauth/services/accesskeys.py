@@ -16,6 +16,7 @@ from vbauth.identity import Identity
 from vbauth.models import AccessKey
 from vbauth.permissions import Permission
 from vbauth.security.keys import display_prefix, hash_accesskey, new_accesskey
+from vbauth.services import events
 from vbauth.services.errors import InvalidArgument, NotFound, PermissionDenied
 from vbauth.services.pages import Page, paged
 
@@ -63,6 +64,7 @@ async def insert(
     )
     session.add(key)
     await session.flush()
+    events.announce(session, "created", key)
     return key, token
 
 
@@ -93,6 +95,7 @@ async def update(
             setattr(key, field, changes[field])
     key.tm_update = clock.now()
     await session.flush()
+    events.announce(session, "updated", key)
     return key
 
 
@@ -102,6 +105,7 @@ async def delete(session: AsyncSession, *, by: Identity, key_id: uuid.UUID) -> A
     key.tm_delete = key.tm_update = clock.now()
     mark_identity_changed(session)
     await session.flush()
+    events.announce(session, "deleted", key)
     return key
 
 

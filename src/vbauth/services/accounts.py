@@ -16,7 +16,7 @@ from vbauth import clock
 from vbauth.db import mark_identity_changed
 from vbauth.models import AccessKey, Agent, Customer, LoginSession
 from vbauth.security.passwords import Passwords
-from vbauth.services import accesskeys, agents, customers, mail, one_time
+from vbauth.services import accesskeys, agents, customers, events, mail, one_time
 from vbauth.services.errors import AlreadyExists, InvalidArgument
 from vbauth.services.validation import is_valid_email, normalize_email
 
@@ -48,6 +48,7 @@ async def signup(
     email = normalize_email(email)
     if not is_valid_email(email):
         raise InvalidArgument("The email address is invalid.")
+    recorded = len(session.info.get("events", []))
     try:
         # A savepoint: a lost race on the unique index must not poison the outer transaction.
         async with session.begin_nested():
@@ -62,6 +63,7 @@ async def signup(
                 **fields,
             )
     except (AlreadyExists, IntegrityError):
+        del session.info.get("events", [])[recorded:]  # announced inside the undone savepoint
         _mail_signup_attempt(session, email=email, public_url=public_url)
         return None
     key, token = await accesskeys.insert(
@@ -108,6 +110,7 @@ async def verify_email(session: AsyncSession, *, public_url: str, token: str) ->
             session, agent=admin, public_url=public_url, subject="Set your password"
         )
     await session.flush()
+    events.announce(session, "updated", customer)
     return customer
 
 

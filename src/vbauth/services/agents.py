@@ -15,6 +15,7 @@ from vbauth.identity import Identity
 from vbauth.models import Agent, Customer, LoginSession
 from vbauth.permissions import ADMIN_OR_MANAGER, MAX_PERMISSION, Permission, is_admin_level
 from vbauth.security.passwords import Passwords, password_problem
+from vbauth.services import events
 from vbauth.services.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -63,6 +64,7 @@ async def insert(
         raise AlreadyExists(
             "An agent with this username already exists.", reason="AGENT_USERNAME_TAKEN"
         ) from error
+    events.announce(session, "created", agent)
     return agent
 
 
@@ -127,6 +129,7 @@ async def update_fields(
             setattr(agent, name, changes[name])
     agent.tm_update = clock.now()
     await session.flush()
+    events.announce(session, "updated", agent)
     return agent
 
 
@@ -140,6 +143,7 @@ async def update_permission(
     agent.permission, agent.tm_update = permission, clock.now()
     mark_identity_changed(session)
     await session.flush()
+    events.announce(session, "updated", agent)
     return agent
 
 
@@ -154,6 +158,7 @@ async def update_password(
     keep = by.session_id if agent.id == by.agent_id else None
     await revoke_sessions(session, agent_id=agent.id, except_session=keep)
     await session.flush()
+    events.announce(session, "updated", agent)
     return agent
 
 
@@ -164,6 +169,7 @@ async def delete(session: AsyncSession, *, by: Identity, agent_id: uuid.UUID) ->
     agent.tm_delete = agent.tm_update = clock.now()
     await revoke_sessions(session, agent_id=agent.id)
     await session.flush()
+    events.announce(session, "deleted", agent)
     return agent
 
 

@@ -17,7 +17,7 @@ from vbauth.identity import Identity
 from vbauth.models import Agent, Customer, LoginSession
 from vbauth.permissions import ADMIN_OR_MANAGER, Permission
 from vbauth.security.passwords import Passwords
-from vbauth.services import agents
+from vbauth.services import agents, events
 from vbauth.services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from vbauth.services.pages import Page, paged
 from vbauth.services.validation import is_valid_email, normalize_email
@@ -61,6 +61,7 @@ async def create(
         await session.flush()
     except IntegrityError as error:
         raise AlreadyExists("A customer with this email already exists.") from error
+    events.announce(session, "created", customer)
     admin = await agents.insert(
         session,
         passwords=passwords,
@@ -111,6 +112,7 @@ async def update(session: AsyncSession, *, customer: Customer, changes: dict[str
         await session.flush()
     except IntegrityError as error:
         raise AlreadyExists("A customer with this email already exists.") from error
+    events.announce(session, "updated", customer)
     return customer
 
 
@@ -140,4 +142,5 @@ async def delete(session: AsyncSession, *, by: Identity, customer_id: uuid.UUID)
     )
     mark_identity_changed(session)
     await session.flush()
+    events.announce(session, "deleted", customer)
     return customer

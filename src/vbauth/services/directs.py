@@ -17,6 +17,7 @@ from vbauth.models import Customer, Direct
 from vbauth.permissions import ADMIN_OR_MANAGER
 from vbauth.security.keys import DIRECT_PREFIX, new_direct_hash
 from vbauth.security.tokens import IssuedToken, KeyRing
+from vbauth.services import events
 from vbauth.services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from vbauth.services.pages import Page, paged
 
@@ -62,6 +63,7 @@ async def create(
         raise AlreadyExists(
             "This resource already has a direct hash.", reason="DIRECT_ALREADY_EXISTS"
         ) from error
+    events.announce(session, "created", direct)
     return direct
 
 
@@ -99,6 +101,7 @@ async def regenerate(session: AsyncSession, *, by: Identity, direct_id: uuid.UUI
     direct.tm_update = clock.now()
     mark_identity_changed(session)
     await session.flush()
+    events.announce(session, "updated", direct)
     return direct
 
 
@@ -107,6 +110,7 @@ async def delete(session: AsyncSession, *, by: Identity, direct_id: uuid.UUID) -
     direct.tm_delete = direct.tm_update = clock.now()
     mark_identity_changed(session)
     await session.flush()
+    events.announce(session, "deleted", direct)
     return direct
 
 

@@ -1,0 +1,59 @@
+"""``/v1.0/ws`` and ``/v1.0/service_agents/ws``: event subscriptions scoped by identity.
+
+The credential is checked before the upgrade, by the same pipeline as HTTP; a refusal is the
+HTTP envelope (401/403), never an upgraded socket that closes without a word.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket
+
+from vbauth.api.deps import identify_credential
+from vbauth.api.errors import ApiError, response_for
+from vbauth.authn import find_credential
+from vbauth.events.hub import Connection
+from vbauth.runtime import Runtime
+from vbauth.services.errors import AuthenticationRequired, PermissionDenied, ServiceError
+
+router = APIRouter(tags=["events"])
+
+
+@router.websocket("/v1.0/ws")
+@router.websocket("/v1.0/service_agents/ws")
+async def event_socket(websocket: WebSocket) -> None:
+    """Subscribe with ``{"type": "subscribe", "topics": [...]}``; events arrive as they happen."""
+    runtime: Runtime = websocket.app.state.runtime
+    credential = find_credential(websocket.headers, websocket.cookies, websocket.query_params)
+    try:
+        _check_origin(websocket, runtime)
+        if credential is None:
+            raise AuthenticationRequired()
+        identity = await identify_credential(runtime, credential)
+    except (ServiceError, ApiError) as error:
+        await websocket.send_denial_response(response_for(websocket, error))
+        return
+    await websocket.accept()
+    connection = Connection(
+        websocket,
+        identity,
+        credential,
+        queue_size=runtime.settings.ws_queue_size,
+        bindings=runtime.binding_of,
+    )
+    runtime.hub.add(connection)
+    try:
+        await connection.serve()
+    finally:
+        runtime.hub.remove(connection)
+
+
+def _check_origin(websocket: WebSocket, runtime: Runtime) -> None:
+    """Browsers send Origin: it must be vbauth's own host or an allowed one. Scripts send none."""
+    origin = websocket.headers.get("origin")
+    if origin is None or origin in runtime.settings.ws_origins:
+        return
+    if urlsplit(origin).netloc == websocket.headers.get("host"):
+        return
+    raise PermissionDenied("This origin may not open event sockets.", reason="ORIGIN_NOT_ALLOWED")

@@ -1,0 +1,1 @@
+"""Realtime events: topics, subscriptions scoped by identity, and the bus that carries them."""

@@ -1,0 +1,104 @@
+"""The event bus: in process by default, over Redis pub/sub when ``VBAUTH_REDIS_URL`` is set.
+
+Over Redis every instance receives every event and delivers it to its own sockets, so any
+instance can publish for any subscriber. The same channel family carries identity
+invalidations, so a revocation on one instance clears the caches of all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+import anyio
+import redis.asyncio as redis
+
+from vbauth.events.hub import Hub
+from vbauth.events.model import Event
+
+log = logging.getLogger("vbauth.events")
+
+EVENTS_CHANNEL = "vbauth:events"
+INVALIDATE_CHANNEL = "vbauth:invalidate"
+
+
+class LocalBus:
+    """One process: publishing is delivering."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    async def publish(self, event: Event) -> None:
+        self.hub.deliver(event)
+
+    async def announce_invalidation(self) -> None:
+        """Nobody else to tell."""
+
+    async def run(self) -> None:
+        await anyio.sleep_forever()
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+class RedisBus:
+    """Many processes: publish to Redis, and deliver what Redis hands back (ours included)."""
+
+    def __init__(self, url: str, hub: Hub, on_remote_invalidation: Callable[[], None]) -> None:
+        self.hub = hub
+        self._client = redis.from_url(url)
+        self._on_remote_invalidation = on_remote_invalidation
+        self._instance = uuid.uuid4().hex  # our own invalidations are already applied
+
+    async def publish(self, event: Event) -> None:
+        try:
+            await self._client.publish(EVENTS_CHANNEL, event.to_json())
+        except (redis.RedisError, OSError) as error:
+            log.warning(
+                "Redis is unreachable (%s); delivering event %s locally only",
+                type(error).__name__,
+                event.type,
+            )
+            self.hub.deliver(event)
+
+    async def announce_invalidation(self) -> None:
+        try:
+            await self._client.publish(INVALIDATE_CHANNEL, self._instance)
+        except (redis.RedisError, OSError) as error:
+            log.warning("could not announce an invalidation over Redis: %s", type(error).__name__)
+
+    async def run(self) -> None:
+        """Listen until cancelled, reconnecting after Redis failures."""
+        while True:
+            try:
+                await self._listen()
+            except (redis.RedisError, OSError) as error:
+                log.warning("Redis listener failed (%s); retrying in 1 s", type(error).__name__)
+                await anyio.sleep(1)
+
+    async def _listen(self) -> None:
+        async with self._client.pubsub() as pubsub:
+            await pubsub.subscribe(EVENTS_CHANNEL, INVALIDATE_CHANNEL)
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                channel = message["channel"].decode()
+                if channel == EVENTS_CHANNEL:
+                    self._deliver(message["data"])
+                elif message["data"].decode() != self._instance:
+                    self._on_remote_invalidation()
+
+    def _deliver(self, data: bytes) -> None:
+        try:
+            event = Event.from_json(data)
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignored a malformed event on %s", EVENTS_CHANNEL)
+            return
+        self.hub.deliver(event)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+Bus = LocalBus | RedisBus
