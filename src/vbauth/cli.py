@@ -41,7 +41,10 @@ LOG_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact": {"()": "vbauth.logs.RedactCredentials"}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
     "loggers": {
         "vbauth": {"handlers": ["stderr"], "level": "INFO"},
         "uvicorn": {"handlers": ["stderr"], "level": "INFO"},

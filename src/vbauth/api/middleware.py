@@ -8,15 +8,14 @@ import logging
 import re
 import secrets
 import time
-from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vbauth.logs import redact_credentials
+
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-CREDENTIAL_PARAMETERS = frozenset({"token", "accesskey"})
-CREDENTIAL_PREFIX_LENGTH = 11  # as much of a credential as may be shown: "vb_" + 8, say
 
 access_log = logging.getLogger("vbauth.access")
 
@@ -31,22 +30,6 @@ def accept_request_id(inbound: str | None) -> str:
     if inbound and SAFE_REQUEST_ID.fullmatch(inbound):
         return inbound
     return new_request_id()
-
-
-def redact_query(query: str) -> str:
-    """The query string with credentials cut to their prefix, fit for a log line."""
-    pairs = parse_qsl(query, keep_blank_values=True)
-    return urlencode(
-        [
-            (
-                name,
-                value[:CREDENTIAL_PREFIX_LENGTH] + "..."
-                if name in CREDENTIAL_PARAMETERS and value
-                else value,
-            )
-            for name, value in pairs
-        ]
-    )
 
 
 class RequestIdMiddleware:
@@ -73,6 +56,8 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
+            if message["type"] == "websocket.accept":
+                status = 101
             if message["type"] in ("http.response.start", "websocket.http.response.start"):
                 status = message["status"]
                 MutableHeaders(scope=message)["X-Request-Id"] = request_id
@@ -82,7 +67,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             if access_log.isEnabledFor(logging.INFO):
-                query = redact_query(scope.get("query_string", b"").decode("latin-1"))
+                query = redact_credentials(scope.get("query_string", b"").decode("latin-1"))
                 access_log.info(
                     "%s %s%s %s %.1fms %s",
                     scope.get("method", "WS"),

@@ -109,7 +109,7 @@ class Connection:
             group.start_soon(self._write)
             await self._stop.wait()
             group.cancel_scope.cancel()
-        with contextlib.suppress(RuntimeError, OSError):  # the client may be gone already
+        with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):  # client gone
             await self.websocket.close(self.close_code, self.close_reason)
 
     async def _write(self) -> None:
