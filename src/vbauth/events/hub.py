@@ -102,13 +102,21 @@ class Connection:
                 self.close(POLICY_VIOLATION, "permissions changed")
                 return
 
+    def release(self) -> None:
+        """Close the queue; frames offered afterwards are dropped."""
+        self._outbox.close()
+        self._inbox.close()
+
     async def serve(self) -> None:
         """Read client frames and write queued ones until either side stops."""
-        async with anyio.create_task_group() as group:
-            group.start_soon(self._read)
-            group.start_soon(self._write)
-            await self._stop.wait()
-            group.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._read)
+                group.start_soon(self._write)
+                await self._stop.wait()
+                group.cancel_scope.cancel()
+        finally:
+            self.release()
         with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):  # client gone
             await self.websocket.close(self.close_code, self.close_reason)
 
