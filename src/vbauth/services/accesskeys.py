@@ -17,6 +17,7 @@ from vbauth.models import AccessKey
 from vbauth.permissions import Permission
 from vbauth.security.keys import display_prefix, hash_accesskey, new_accesskey
 from vbauth.services import events
+from vbauth.services.changes import apply_changes
 from vbauth.services.errors import InvalidArgument, NotFound, PermissionDenied
 from vbauth.services.pages import Page, paged
 
@@ -90,10 +91,7 @@ async def update(
 ) -> AccessKey:
     """Change name or detail; fields left out stay as they were (VoIPBIN blanks them)."""
     key = await get(session, by=by, key_id=key_id)
-    for field in EDITABLE_FIELDS:
-        if field in changes:
-            setattr(key, field, changes[field])
-    key.tm_update = clock.now()
+    apply_changes(key, changes, EDITABLE_FIELDS)
     await session.flush()
     events.announce(session, "updated", key)
     return key

@@ -16,6 +16,7 @@ from vbauth.models import Agent, Customer, LoginSession
 from vbauth.permissions import ADMIN_OR_MANAGER, MAX_PERMISSION, Permission, is_admin_level
 from vbauth.security.passwords import Passwords, password_problem
 from vbauth.services import events
+from vbauth.services.changes import apply_changes
 from vbauth.services.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -124,10 +125,7 @@ async def update_fields(
 ) -> Agent:
     """Change name, detail or ring method; fields left out stay as they were."""
     agent = await _load_manageable(session, by, agent_id)
-    for name in EDITABLE_FIELDS:
-        if name in changes:
-            setattr(agent, name, changes[name])
-    agent.tm_update = clock.now()
+    apply_changes(agent, changes, EDITABLE_FIELDS)
     await session.flush()
     events.announce(session, "updated", agent)
     return agent

@@ -18,6 +18,7 @@ from vbauth.models import Agent, Customer, LoginSession
 from vbauth.permissions import ADMIN_OR_MANAGER, Permission
 from vbauth.security.passwords import Passwords
 from vbauth.services import agents, events
+from vbauth.services.changes import apply_changes
 from vbauth.services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from vbauth.services.pages import Page, paged
 from vbauth.services.validation import is_valid_email, normalize_email
@@ -104,10 +105,7 @@ async def update(session: AsyncSession, *, customer: Customer, changes: dict[str
         changes["email"] = normalize_email(changes["email"])
         if not is_valid_email(changes["email"]):
             raise InvalidArgument("The email address is invalid.")
-    for name in EDITABLE_FIELDS:
-        if name in changes:
-            setattr(customer, name, changes[name])
-    customer.tm_update = clock.now()
+    apply_changes(customer, changes, EDITABLE_FIELDS)
     try:
         await session.flush()
     except IntegrityError as error:
