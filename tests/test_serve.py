@@ -7,6 +7,7 @@ generated JWT secret, exactly as a first ``make run`` on a new machine would.
 from __future__ import annotations
 
 import json
+import socket
 import stat
 import time
 from collections.abc import Iterator
@@ -91,3 +92,17 @@ def test_the_generated_secret_is_kept_private_and_credentials_stay_out_of_the_lo
     assert token[11:40] not in text
     assert secret_file.read_text().strip() not in text
     assert (server.data_dir / "vbauth.db").exists()
+
+
+def test_a_literal_dot_dot_path_is_refused_by_the_real_server(server: Server) -> None:
+    """httpx would normalise it, so speak HTTP by hand, as curl --path-as-is does."""
+    host, port = server.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(
+            b"GET /v1.0/aicalls/../calls HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b"INVALID_PATH" in answer

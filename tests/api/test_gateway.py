@@ -143,6 +143,8 @@ async def test_forwarded_requests_lose_credentials_and_carry_a_signed_identity(
         content=b'{"body": "kept"}',
         headers={
             "Cookie": f"token={token}; theme=dark; accesskey=vb_y",
+            "X-Forwarded-For": "6.6.6.6",
+            "X_VB_Customer_Id": "spoofed",
             "X-VB-Customer-Id": str(uuid.uuid4()),
             "X-VB-Identity": "forged",
             "X-Custom": "passes",
@@ -163,7 +165,8 @@ async def test_forwarded_requests_lose_credentials_and_carry_a_signed_identity(
     assert headers["cookie"] == "theme=dark"
     assert headers["x-custom"] == "passes"
     assert headers["x-request-id"] == "trace-me"
-    assert headers["x-forwarded-for"] == "203.0.113.9"
+    assert headers["x-forwarded-for"] == "203.0.113.9"  # not the client's own chain
+    assert "spoofed" not in json.dumps(seen)
     assert headers["x-vb-customer-id"] == str(tenant.customer.id)
     assert headers["x-vb-kind"] == "agent"
     claims = read_identity(own.upstream_keys, headers["x-vb-identity"])
@@ -246,3 +249,40 @@ def test_bad_route_files_are_refused_at_start(tmp_path: Path, text: str) -> None
     path.write_text(text)
     with pytest.raises(ValueError):
         RouteTable.load(path)
+
+
+async def test_a_credential_hidden_in_a_quoted_cookie_is_not_forwarded(
+    client: httpx.AsyncClient, runtime: Runtime, gateway
+) -> None:  # type: ignore[no-untyped-def]
+    http, _, _ = gateway
+    tenant = await make_customer(runtime)
+    token = await login(client, tenant.admin.username)
+    response = await http.get("/v1.0/echo", headers={"Cookie": f'x="a; token={token}; b"'})
+    assert response.status_code == 201
+    assert token not in response.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1.0/aicalls/%2e%2e/calls",
+        "/v1.0/aicalls/%2E%2E/calls",
+        "/v1.0/aicalls/.%2e/calls",
+        "/v1.0/aicalls%2F..%2Fcalls",
+        "/v1.0/aicalls/%2e/x",
+        "/v1.0/aicalls/a%00b",
+        "/v1.0/aicalls/a%5C..%5Ccalls",
+    ],
+)
+async def test_paths_that_could_change_meaning_on_the_way_are_refused(
+    client: httpx.AsyncClient, runtime: Runtime, path: str
+) -> None:
+    tenant = await make_customer(runtime)
+    direct = await make_direct(runtime, tenant.customer.id)
+    token = await boot(client, direct.hash)
+    response = await client.post(path, headers=bearer(token), json={})
+    assert_error(response, 400, "INVALID_PATH")
+    response = await client.get(
+        "/auth/verify", headers={"X-Original-URI": path.replace("%2e%2e", "..") + f"?token={token}"}
+    )
+    assert_error(response, 400, "INVALID_PATH")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 from starlette.routing import Match
@@ -10,6 +10,7 @@ from starlette.routing import Match
 from vbauth.api.deps import authenticate, client_ip, get_runtime, identify
 from vbauth.api.errors import ApiError, request_id_of
 from vbauth.gateway.identity_header import identity_headers
+from vbauth.gateway.policies import UnsafePath, decoded_path
 from vbauth.gateway.proxy import forwarded_headers
 
 router = APIRouter(include_in_schema=False)
@@ -19,11 +20,15 @@ METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 UNPREFIXED_AUTH = ("/v1.0/auth/",)
 
 
+VERIFY_PREFIX = "/auth/verify"
+
+
 @router.api_route("/v1.0/{rest:path}", methods=METHODS)
 async def gateway(request: Request) -> Response:
     """Forward an authorized request to the upstream its route policy names."""
     runtime = get_runtime(request)
-    policy = runtime.routes.match(request.url.path)
+    raw_path = _raw_path(request)
+    policy = runtime.routes.match(_checked(raw_path))
     if policy is None:
         raise _unrouted(request)
     identity = await authenticate(request, runtime)
@@ -33,10 +38,10 @@ async def gateway(request: Request) -> Response:
     headers = forwarded_headers(
         request, signed, client_ip(request, runtime.trusted_networks), request_id
     )
-    return await runtime.upstreams.forward(request, policy, headers)
+    return await runtime.upstreams.forward(request, policy, raw_path, headers)
 
 
-@router.api_route("/auth/verify{original:path}", methods=METHODS)
+@router.api_route(VERIFY_PREFIX + "{original:path}", methods=METHODS)
 async def verify(request: Request, original: str) -> Response:
     """Forward-auth for an existing proxy: 200 with identity headers, or the 401/403 envelope.
 
@@ -46,13 +51,11 @@ async def verify(request: Request, original: str) -> Response:
     """
     runtime = get_runtime(request)
     if original:
-        path, query = original, request.url.query
+        raw_path, query = _raw_path(request).removeprefix(VERIFY_PREFIX), request.url.query
     else:
-        uri = urlsplit(
-            request.headers.get("x-original-uri") or request.headers.get("x-forwarded-uri") or "/"
-        )
-        path, query = uri.path, uri.query
-    policy = runtime.routes.match(path)
+        uri = request.headers.get("x-original-uri") or request.headers.get("x-forwarded-uri")
+        raw_path, _, query = (uri or "/").partition("?")
+    policy = runtime.routes.match(_checked(raw_path))
     if policy is None:
         raise ApiError(404, "ROUTE_NOT_FOUND", "The requested endpoint does not exist.")
     identity = await identify(
@@ -63,6 +66,21 @@ async def verify(request: Request, original: str) -> Response:
         status_code=200,
         headers=identity_headers(runtime.upstream_keys, identity, request_id_of(request)),
     )
+
+
+def _raw_path(request: Request) -> str:
+    """The path as the client spelt it (percent-encoding kept), which is what gets forwarded."""
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1") if raw else request.url.path
+
+
+def _checked(raw_path: str) -> str:
+    try:
+        return decoded_path(raw_path)
+    except UnsafePath as error:
+        raise ApiError(
+            400, "INVALID_PATH", "The path may not hold '.' or '..' segments or encoded separators."
+        ) from error
 
 
 def _unrouted(request: Request) -> ApiError:

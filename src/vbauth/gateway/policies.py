@@ -7,12 +7,33 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from vbauth.identity import DirectIdentity, Identity
 from vbauth.permissions import MAX_PERMISSION
 from vbauth.services.errors import PermissionDenied
 
 KINDS = frozenset({"agent", "accesskey", "direct"})
+# Decoded characters a path segment may not hold: they would change what the upstream sees.
+UNSAFE_IN_SEGMENT = frozenset("/\\?#\x00")
+
+
+class UnsafePath(ValueError):
+    """A path whose meaning could change between the policy check and the upstream."""
+
+
+def decoded_path(raw_path: str) -> str:
+    """The decoded path to match policies against, if every reading of it is the same.
+
+    ``/v1.0/aicalls/../calls`` would be checked as aicalls and served as calls once something
+    normalised it; ``%2F``, ``%2e%2e`` or a NUL do the same in other spellings. Such paths are
+    refused rather than normalised, so what is checked is exactly what is forwarded.
+    """
+    segments = [unquote(segment) for segment in raw_path.split("/")]
+    for segment in segments:
+        if segment in (".", "..") or UNSAFE_IN_SEGMENT & set(segment):
+            raise UnsafePath(raw_path)
+    return "/".join(segments)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
@@ -51,16 +50,23 @@ def without_credentials(query: str) -> str:
 
 
 def cookie_header_without_credentials(header: str) -> str:
-    cookies = SimpleCookie()
-    try:
-        cookies.load(header)
-    except CookieError:
-        return ""  # an unparsable Cookie header is simply not forwarded
-    return "; ".join(
-        f"{name}={morsel.coded_value}"
-        for name, morsel in cookies.items()
-        if name not in CREDENTIAL_NAMES
-    )
+    """The Cookie header minus ``token`` and ``accesskey``.
+
+    Split exactly as Starlette splits it when looking for credentials (on ``;``, quotes
+    ignored), so a cookie that authenticated the request can never hide from this filter
+    inside another cookie's quoted value.
+    """
+    kept = []
+    for chunk in header.split(";"):
+        name = chunk.split("=", 1)[0].strip() if "=" in chunk else ""
+        if name not in CREDENTIAL_NAMES and chunk.strip():
+            kept.append(chunk.strip())
+    return "; ".join(kept)
+
+
+def is_identity_header(name: str) -> bool:
+    """``X-VB-*``, also spelt with underscores (which CGI-style upstreams read the same)."""
+    return name.lower().replace("_", "-").startswith("x-vb-")
 
 
 def forwarded_headers(
@@ -74,13 +80,14 @@ def forwarded_headers(
     headers = [
         (name, value)
         for name, value in request.headers.items()
-        if name not in DROPPED_REQUEST_HEADERS and not name.startswith("x-vb-")
+        if name not in DROPPED_REQUEST_HEADERS and not is_identity_header(name)
     ]
     if cookie := cookie_header_without_credentials(request.headers.get("cookie", "")):
         headers.append(("cookie", cookie))
-    prior = request.headers.get("x-forwarded-for")
+    # Only the address vbauth itself determined (see VBAUTH_TRUSTED_PROXIES), never a chain a
+    # client could have written.
     headers += [
-        ("x-forwarded-for", f"{prior}, {client}" if prior else client),
+        ("x-forwarded-for", client),
         ("x-forwarded-proto", request.url.scheme),
         ("x-forwarded-host", request.headers.get("host", "")),
         ("x-request-id", request_id),
@@ -113,11 +120,12 @@ class Upstreams:
         return httpx.AsyncClient(timeout=self._timeout, limits=limits, follow_redirects=False)
 
     async def forward(
-        self, request: Request, policy: RoutePolicy, headers: list[tuple[str, str]]
+        self, request: Request, policy: RoutePolicy, raw_path: str, headers: list[tuple[str, str]]
     ) -> StreamingResponse:
+        """Forward to ``raw_path``: the path exactly as the client sent it and the policy saw it."""
         client = self.client_for(policy.upstream)
         query = without_credentials(request.url.query)
-        url = policy.upstream + request.url.path + (f"?{query}" if query else "")
+        url = policy.upstream + raw_path + (f"?{query}" if query else "")
         has_body = request.method not in ("GET", "HEAD") or "content-length" in request.headers
         outgoing = client.build_request(
             request.method,
