@@ -79,6 +79,8 @@ def test_the_generated_secret_is_kept_private_and_credentials_stay_out_of_the_lo
         f"{server.base}/auth/login", json={"username": EMAIL, "password": PASSWORD}
     ).json()["token"]
     httpx.get(f"{server.base}/v1.0/me", params={"token": token})
+    spelt = httpx.get(f"{server.base}/v1.0/me?%74oken={token}")  # the server decodes the name
+    assert spelt.status_code == 200
     key = httpx.post(f"{server.base}/v1.0/accesskeys", params={"token": token}, json={}).json()[
         "token"
     ]

@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote_plus
 
+CREDENTIAL_NAMES = frozenset({"token", "accesskey"})
 CREDENTIAL_PREFIX_LENGTH = 11  # as much of a credential as may be shown: "vb_" + 8, say
-# token=… or accesskey=… in a query string, wherever it appears in a log line.
-_CREDENTIAL_PARAMETER = re.compile(
-    r"(?P<name>(?<![A-Za-z0-9_])(?:token|accesskey)=)(?P<value>[^&\s\"'#]+)"
-)
+# A query string inside a log line: from "?" to the first space or quote.
+_QUERY_IN_TEXT = re.compile(r"\?([^\s\"']+)")
+
+
+def redact_query(query: str) -> str:
+    """The query with credentials cut to a prefix, its other bytes as they were.
+
+    Names are compared decoded, as the server reads them, so ``%74oken=`` is caught too.
+    """
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, value = pair.partition("=")
+        decoded = unquote_plus(name)
+        if equals and decoded in CREDENTIAL_NAMES and len(value) > CREDENTIAL_PREFIX_LENGTH:
+            value = value[:CREDENTIAL_PREFIX_LENGTH] + "..."
+        pairs.append(f"{name}{equals}{value}")
+    return "&".join(pairs)
 
 
 def redact_credentials(text: str) -> str:
-    """Cut every ``token=``/``accesskey=`` value in ``text`` to its first 11 characters."""
-
-    def cut(match: re.Match[str]) -> str:
-        value = match.group("value")
-        if len(value) <= CREDENTIAL_PREFIX_LENGTH:
-            return match.group(0)
-        return f"{match.group('name')}{value[:CREDENTIAL_PREFIX_LENGTH]}..."
-
-    return _CREDENTIAL_PARAMETER.sub(cut, text)
+    """Every query string in ``text`` with its credentials cut to a prefix."""
+    return _QUERY_IN_TEXT.sub(lambda match: "?" + redact_query(match.group(1)), text)
 
 
 class RedactCredentials(logging.Filter):

@@ -13,7 +13,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vbauth.logs import redact_credentials
+from vbauth.logs import redact_query
 
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -67,7 +67,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             if access_log.isEnabledFor(logging.INFO):
-                query = redact_credentials(scope.get("query_string", b"").decode("latin-1"))
+                query = redact_query(scope.get("query_string", b"").decode("latin-1"))
                 access_log.info(
                     "%s %s%s %s %.1fms %s",
                     scope.get("method", "WS"),
