@@ -348,3 +348,9 @@ def test_the_log_never_holds_a_whole_credential(server: Server) -> None:
     values = re.findall(r"(?:token|accesskey)=([^&\s\"']+)", text)
     assert values
     assert all(len(value) <= len("vb_12345678...") for value in values), values
+
+
+async def test_an_origin_that_is_not_a_url_is_refused_cleanly(server: Server) -> None:
+    tenant = Tenant(server)
+    status, error = await refused(server, {"Origin": "http://["}, token=tenant.token)
+    assert (status, error["reason"]) == (403, "ORIGIN_NOT_ALLOWED")

@@ -43,4 +43,7 @@ def parse_timestamp(text: str) -> datetime:
     moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError("timestamp has no time zone")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as error:  # 0001-01-01T00:00:00+01:00 lies before year 1 in UTC
+        raise ValueError("timestamp out of range") from error

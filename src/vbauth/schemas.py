@@ -28,17 +28,21 @@ LoginText = Annotated[str, Field(min_length=1, max_length=4096)]
 
 
 def _refuse_unstorable_text(value: Any) -> None:
-    """NUL and lone surrogates parse as JSON but no database stores them: refuse them up front."""
-    if isinstance(value, str):
-        if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
-            raise ValueError("text contains a NUL character or an unpaired surrogate")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_unstorable_text(key)
-            _refuse_unstorable_text(item)
-    elif isinstance(value, list):
-        for item in value:
-            _refuse_unstorable_text(item)
+    """NUL and lone surrogates parse as JSON but no database stores them: refuse them up front.
+
+    Walks the body with an explicit stack, so no nesting depth can exhaust the interpreter's.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item or any("\ud800" <= ch <= "\udfff" for ch in item):
+                raise ValueError("text contains a NUL character or an unpaired surrogate")
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
 
 
 class Input(BaseModel):

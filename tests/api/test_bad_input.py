@@ -138,3 +138,17 @@ async def test_a_streamed_body_over_the_limit_is_413(client: httpx.AsyncClient) 
     response = await client.post("/auth/login", content=chunks())
     assert response.status_code == 413
     assert response.json()["error"]["reason"] == "REQUEST_TOO_LARGE"
+
+
+async def test_found_by_review_never_500(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    tenant = await make_customer(runtime)
+    headers = bearer(await login(client, tenant.admin.username))
+    response = await client.get(
+        "/v1.0/agents", headers=headers, params={"page_token": "0001-01-01T00:00:00+01:00"}
+    )
+    assert response.status_code == 400
+    nested = b'{"username": ' + b"[" * 5000 + b"]" * 5000 + b', "password": "x"}'
+    response = await client.post("/auth/login", content=nested)
+    assert response.status_code == 400
+    response = await client.get("/auth/verify", headers={"X-Original-URI": "//["})
+    assert response.status_code in (401, 404)

@@ -54,6 +54,10 @@ def _check_origin(websocket: WebSocket, runtime: Runtime) -> None:
     origin = websocket.headers.get("origin")
     if origin is None or origin in runtime.settings.ws_origins:
         return
-    if urlsplit(origin).netloc == websocket.headers.get("host"):
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:
+        netloc = None  # not even a URL: certainly not ours
+    if netloc is not None and netloc == websocket.headers.get("host"):
         return
     raise PermissionDenied("This origin may not open event sockets.", reason="ORIGIN_NOT_ALLOWED")
