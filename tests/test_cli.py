@@ -168,3 +168,11 @@ def test_outbox_lists_recent_mail_and_shows_bodies_only_when_asked(settings: Set
     assert "body" not in listed
     _, output = invoke("outbox", "--json", "--body")
     assert [m["body"] for m in json.loads(output) if m["to"] == recipient] == ["the body"]
+
+
+def test_bootstrap_never_promotes_an_existing_customer_agent() -> None:
+    email = unique_email("squatter")
+    assert invoke("customer", "create", "--email", email, "--admin-password", PASSWORD)[0] == 0
+    code, output = invoke("bootstrap", "--username", email, "--password", PASSWORD)
+    assert code == 1
+    assert "AGENT_USERNAME_TAKEN" in output

@@ -235,6 +235,12 @@ async def test_events_reach_the_subscribers_whose_topics_match(server: Server) -
         assert event["type"] == "accesskey_created"
         assert event["data"]["id"] == key["id"]
         assert "token" not in event["data"] and "token_hash" not in event["data"]
+        tenant.api(
+            "POST", "/v1.0/directs", json={"resource_type": "ai", "resource_id": str(uuid.uuid4())}
+        )
+        direct_event = await frame(admin)
+        assert direct_event["type"] == "direct_created"
+        assert "hash" not in direct_event["data"]  # a bearer secret stays off the bus
         tenant.api("PUT", f"/v1.0/agents/{agent_id}", json={"name": "renamed"})
         assert (await frame(admin))["type"] == "agent_updated"
         mine = await frame(agent)

@@ -13,12 +13,13 @@ from vbauth.events.model import Event
 from vbauth.models import AccessKey, Agent, Binding, Customer, Direct
 from vbauth.schemas import AccesskeyOut, AgentOut, CustomerOut, DirectOut
 
-# vbauth's own resources: their kind on the wire, and the public form subscribers receive.
-PUBLIC_FORMS: dict[type, tuple[str, type[BaseModel]]] = {
-    AccessKey: ("accesskey", AccesskeyOut),
-    Agent: ("agent", AgentOut),
-    Customer: ("customer", CustomerOut),
-    Direct: ("direct", DirectOut),
+# vbauth's own resources: their kind on the wire, the public form subscribers receive, and the
+# fields left out of it (a direct hash is a bearer secret: events travel further than REST).
+PUBLIC_FORMS: dict[type, tuple[str, type[BaseModel], set[str]]] = {
+    AccessKey: ("accesskey", AccesskeyOut, set()),
+    Agent: ("agent", AgentOut, set()),
+    Customer: ("customer", CustomerOut, set()),
+    Direct: ("direct", DirectOut, {"hash"}),
 }
 
 
@@ -31,9 +32,9 @@ def announce(session: AsyncSession, verb: str, item: AccessKey | Agent | Custome
     """``<kind>_<verb>`` (``accesskey_created``) on ``customer_id:<c>:<kind>:<id>``.
 
     Agents' events also go to ``agent_id:<agent>:agent:<agent>``, so an agent can watch itself.
-    The payload is the same public form the REST API returns: never a secret or a hash.
+    The payload is the public form the REST API returns, less anything secret.
     """
-    kind, public_form = PUBLIC_FORMS[type(item)]
+    kind, public_form, withheld = PUBLIC_FORMS[type(item)]
     customer_id = item.id if isinstance(item, Customer) else item.customer_id
     record(
         session,
@@ -42,7 +43,7 @@ def announce(session: AsyncSession, verb: str, item: AccessKey | Agent | Custome
             customer_id=customer_id,
             resource_type=kind,
             resource_id=str(item.id),
-            data=public_form.model_validate(item).model_dump(mode="json"),
+            data=public_form.model_validate(item).model_dump(mode="json", exclude=withheld),
             owner_agent_id=item.id if isinstance(item, Agent) else None,
         ),
     )

@@ -11,7 +11,7 @@ from vbauth.models import Agent
 from vbauth.permissions import Permission
 from vbauth.security.passwords import Passwords, password_problem
 from vbauth.services import agents, customers
-from vbauth.services.errors import InvalidArgument
+from vbauth.services.errors import AlreadyExists, InvalidArgument
 from vbauth.services.validation import normalize_username
 
 SUPERADMIN_BITS = int(Permission.PROJECT_SUPER_ADMIN | Permission.CUSTOMER_ADMIN)
@@ -21,7 +21,7 @@ PLATFORM_CUSTOMER_NAME = "platform"
 async def bootstrap_superadmin(
     session: AsyncSession, *, passwords: Passwords, username: str, password: str
 ) -> tuple[Agent, bool]:
-    """Create the platform superadmin, or restore an existing one's password and bits.
+    """Create the platform superadmin, or reset an existing superadmin's password.
 
     Returns the agent and whether it was created. Re-running is the break-glass path.
     """
@@ -33,9 +33,14 @@ async def bootstrap_superadmin(
             select(Agent).where(Agent.username == username, Agent.tm_delete.is_(None))
         )
     ).first()
+    if existing is not None and not existing.permission & Permission.PROJECT_SUPER_ADMIN:
+        # Promoting someone else's agent would hand the platform to whoever signed up first.
+        raise AlreadyExists(
+            "This username belongs to an agent of a customer; choose another for the superadmin.",
+            reason="AGENT_USERNAME_TAKEN",
+        )
     if existing is not None:
         existing.password_hash = await passwords.hash(password)
-        existing.permission |= SUPERADMIN_BITS
         existing.tm_update = clock.now()
         await agents.revoke_sessions(session, agent_id=existing.id)
         mark_identity_changed(session)
