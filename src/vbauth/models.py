@@ -144,6 +144,7 @@ class OneTimeToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64))
     customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("customers.id"))
     agent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("agents.id"))
+    email: Mapped[str] = mapped_column(String(254), default="")  # what a verification verifies
     tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     tm_expire: Mapped[datetime] = mapped_column(UTCDateTime)
     tm_used: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -310,3 +310,38 @@ async def test_an_unreachable_smtp_server_leaves_mail_pending_with_the_error(
         ).all()
     assert (message.status, message.attempts) == ("pending", 1)
     assert message.last_error
+
+
+async def test_a_changed_email_is_unverified_and_an_old_link_cannot_verify_it(
+    client: httpx.AsyncClient, runtime: Runtime, mailbox: Mailbox
+) -> None:
+    """Sign up with your own address, switch to someone else's, verify with your own link: no."""
+    mine, theirs = unique_email("mine"), unique_email("theirs")
+    key = (await _signup(client, mine)).json()["accesskey"]["token"]
+    await runtime.mailer.deliver_pending()
+    my_link = mailbox.link_token(mine, VERIFY_SUBJECT)
+    changed = await client.put("/v1.0/customer", params={"accesskey": key}, json={"email": theirs})
+    assert (changed.json()["email"], changed.json()["email_verified"]) == (theirs, False)
+    assert_error(
+        await client.post("/auth/email-verify", json={"token": my_link}), 400, "INVALID_TOKEN"
+    )
+    await runtime.mailer.deliver_pending()
+    their_link = mailbox.link_token(theirs, VERIFY_SUBJECT)  # only the address's owner has it
+    verified = await client.post("/auth/email-verify", json={"token": their_link})
+    assert verified.json()["customer"]["email_verified"] is True
+
+
+async def test_a_verified_customer_changing_email_must_verify_again(
+    client: httpx.AsyncClient, runtime: Runtime, mailbox: Mailbox
+) -> None:
+    tenant = await make_customer(runtime)
+    headers = bearer(await login(client, tenant.admin.username))
+    new = unique_email("moved")
+    changed = await client.put("/v1.0/customer", headers=headers, json={"email": new})
+    assert changed.json()["email_verified"] is False
+    await runtime.mailer.deliver_pending()
+    assert mailbox.to(new)[0]["Subject"] == VERIFY_SUBJECT
+    same = await client.put("/v1.0/customer", headers=headers, json={"email": new.upper()})
+    assert same.status_code == 200
+    await runtime.mailer.deliver_pending()
+    assert len(mailbox.to(new)) == 1  # the same address again sends nothing new

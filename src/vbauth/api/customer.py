@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from vbauth.api.deps import CurrentIdentity, SessionDep
+from vbauth.api.deps import CurrentIdentity, RuntimeDep, SessionDep
 from vbauth.schemas import CustomerSelfOut, CustomerUpdate
 from vbauth.services import customers
 
@@ -20,9 +20,11 @@ async def get_customer(me: CurrentIdentity, session: SessionDep) -> CustomerSelf
 
 @router.put("/customer")
 async def update_customer(
-    body: CustomerUpdate, me: CurrentIdentity, session: SessionDep
+    body: CustomerUpdate, me: CurrentIdentity, session: SessionDep, runtime: RuntimeDep
 ) -> CustomerSelfOut:
     """Change the caller's customer; fields left out stay as they were. Admins only."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    customer = await customers.update_own(session, by=me, changes=changes)
+    customer = await customers.update_own(
+        session, by=me, changes=changes, public_url=runtime.settings.public_url
+    )
     return CustomerSelfOut.model_validate(customer)

@@ -57,12 +57,18 @@ async def get_customer(
 
 @router.put("/{customer_id}")
 async def update_customer(
-    customer_id: ResourceId, body: CustomerUpdate, me: CurrentIdentity, session: SessionDep
+    customer_id: ResourceId,
+    body: CustomerUpdate,
+    me: CurrentIdentity,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> CustomerAdminOut:
     """Change a customer; fields left out stay as they were."""
     customer = await customers.get(session, by=me, customer_id=customer_id)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    customer = await customers.update(session, customer=customer, changes=changes)
+    customer = await customers.update(
+        session, customer=customer, changes=changes, public_url=runtime.settings.public_url
+    )
     return CustomerAdminOut.model_validate(customer)
 
 

@@ -16,7 +16,7 @@ from vbauth import clock
 from vbauth.db import mark_identity_changed
 from vbauth.models import AccessKey, Agent, Customer, LoginSession
 from vbauth.security.passwords import Passwords
-from vbauth.services import accesskeys, agents, customers, events, mail, one_time
+from vbauth.services import accesskeys, agents, customers, events, mail, one_time, verification
 from vbauth.services.errors import AlreadyExists, InvalidArgument
 from vbauth.services.validation import is_valid_email, normalize_email
 
@@ -73,19 +73,12 @@ async def signup(
         detail=SIGNUP_KEY_DETAIL,
         expire=accesskeys.DEFAULT_EXPIRE,
     )
-    verify = await one_time.issue(
-        session, purpose=one_time.EMAIL_VERIFY, customer_id=customer.id, agent_id=admin.id
-    )
-    mail.enqueue(
+    await verification.mail_link(
         session,
-        purpose="email_verify",
-        recipient=email,
-        subject="Verify your email address",
-        body=(
-            f"Welcome! Confirm this address within an hour to keep your account:\n\n"
-            f"{public_url}/auth/email-verify?token={verify}\n\n"
-            "If you did not sign up, ignore this message and the account will expire."
-        ),
+        customer=customer,
+        agent_id=admin.id,
+        public_url=public_url,
+        intro="Welcome! Confirm this address within an hour to keep your account:",
     )
     return SignupResult(customer=customer, accesskey=key, token=token)
 
@@ -94,7 +87,8 @@ async def verify_email(session: AsyncSession, *, public_url: str, token: str) ->
     """Mark the customer verified and active, and send its admin a link to set a password."""
     used = await one_time.consume(session, purpose=one_time.EMAIL_VERIFY, token=token)
     customer = await session.get(Customer, used.customer_id, with_for_update=True)
-    if customer is None or customer.tm_delete is not None:
+    # A link verifies the address it was sent to: not one the customer changed to since.
+    if customer is None or customer.tm_delete is not None or customer.email != used.email:
         raise InvalidArgument(
             "The link is invalid, expired or already used.", reason="INVALID_TOKEN"
         )

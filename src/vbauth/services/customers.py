@@ -17,7 +17,7 @@ from vbauth.identity import Identity
 from vbauth.models import Agent, Customer, LoginSession
 from vbauth.permissions import ADMIN_OR_MANAGER, Permission
 from vbauth.security.passwords import Passwords
-from vbauth.services import agents, events
+from vbauth.services import agents, events, verification
 from vbauth.services.changes import apply_changes
 from vbauth.services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from vbauth.services.pages import Page, paged
@@ -99,26 +99,45 @@ async def list_page(session: AsyncSession, *, by: Identity, page: Page) -> list[
     return list((await session.scalars(query)).all())
 
 
-async def update(session: AsyncSession, *, customer: Customer, changes: dict[str, Any]) -> Customer:
-    """Apply the given fields; fields left out stay as they were."""
+async def update(
+    session: AsyncSession, *, customer: Customer, changes: dict[str, Any], public_url: str
+) -> Customer:
+    """Apply the given fields; fields left out stay as they were.
+
+    A new email address is unverified until its owner follows the link mailed to it.
+    """
+    new_email = None
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"])
         if not is_valid_email(changes["email"]):
             raise InvalidArgument("The email address is invalid.")
+        if changes["email"] != customer.email:
+            new_email = changes["email"]
     apply_changes(customer, changes, EDITABLE_FIELDS)
     try:
         await session.flush()
     except IntegrityError as error:
         raise AlreadyExists("A customer with this email already exists.") from error
+    if new_email is not None:
+        customer.email_verified = False
+        await verification.mail_link(
+            session,
+            customer=customer,
+            agent_id=None,
+            public_url=public_url,
+            intro="Confirm the new email address of your account:",
+        )
     events.announce(session, "updated", customer)
     return customer
 
 
-async def update_own(session: AsyncSession, *, by: Identity, changes: dict[str, Any]) -> Customer:
+async def update_own(
+    session: AsyncSession, *, by: Identity, changes: dict[str, Any], public_url: str
+) -> Customer:
     if not by.can_access(by.customer_id, Permission.CUSTOMER_ADMIN):
         raise PermissionDenied()
     customer = await get_own(session, by=by)
-    return await update(session, customer=customer, changes=changes)
+    return await update(session, customer=customer, changes=changes, public_url=public_url)
 
 
 async def delete(session: AsyncSession, *, by: Identity, customer_id: uuid.UUID) -> Customer:

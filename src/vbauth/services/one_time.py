@@ -24,8 +24,9 @@ async def issue(
     purpose: str,
     customer_id: uuid.UUID,
     agent_id: uuid.UUID | None = None,
+    email: str = "",
 ) -> str:
-    """A new token for ``purpose``; only its hash is stored."""
+    """A new token for ``purpose`` (and, for verification, the address); only its hash is kept."""
     token = new_one_time_token()
     moment = clock.now()
     session.add(
@@ -34,6 +35,7 @@ async def issue(
             token_hash=hash_one_time_token(token),
             customer_id=customer_id,
             agent_id=agent_id,
+            email=email,
             tm_create=moment,
             tm_expire=moment + LIFETIME,
         )

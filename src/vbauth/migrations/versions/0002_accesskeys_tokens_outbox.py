@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("customer_id", sa.Uuid(), nullable=False),
         sa.Column("agent_id", sa.Uuid(), nullable=True),
+        sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("tm_create", Timestamp, nullable=False),
         sa.Column("tm_expire", Timestamp, nullable=False),
         sa.Column("tm_used", Timestamp, nullable=True),
