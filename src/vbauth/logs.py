@@ -8,8 +8,8 @@ from urllib.parse import unquote_plus
 
 CREDENTIAL_NAMES = frozenset({"token", "accesskey"})
 CREDENTIAL_PREFIX_LENGTH = 11  # as much of a credential as may be shown: "vb_" + 8, say
-# A query string inside a log line: from "?" to the first space or quote.
-_QUERY_IN_TEXT = re.compile(r"\?([^\s\"']+)")
+# A query string inside a log line: from "?" to the next whitespace (quotes may be inside it).
+_QUERY_IN_TEXT = re.compile(r"\?(\S+)")
 
 
 def redact_query(query: str) -> str:

@@ -22,8 +22,16 @@ from vbauth.models import OutboxMessage
 log = logging.getLogger("vbauth.mail")
 
 BATCH = 50
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 8
 STALE_CLAIM = timedelta(minutes=5)  # a deliverer that died mid-send gives its claim back
+FIRST_RETRY = timedelta(seconds=30)  # then doubling: 8 attempts span about an hour of outage
+
+
+def retry_after(attempts: int) -> timedelta:
+    """How long a message that failed ``attempts`` times waits before the next try."""
+    return FIRST_RETRY * 2 ** max(attempts - 1, 0)
+
+
 SENT_BODY = "(delivered; the body is not kept because it may hold a one-time link)"
 
 
@@ -101,18 +109,29 @@ class Mailer:
                 log.exception("mail delivery failed; will retry")
 
     async def _pending_ids(self) -> list[uuid.UUID]:
-        stale = clock.now() - STALE_CLAIM
+        """Messages due: new ones, failed ones whose back-off has passed, abandoned claims."""
+        now = clock.now()
         query = (
-            select(OutboxMessage.id)
-            .where(
-                (OutboxMessage.status == "pending")
-                | ((OutboxMessage.status == "sending") & (OutboxMessage.tm_claim < stale))
+            select(
+                OutboxMessage.id,
+                OutboxMessage.status,
+                OutboxMessage.attempts,
+                OutboxMessage.tm_claim,
             )
+            .where(OutboxMessage.status.in_(("pending", "sending")))
             .order_by(OutboxMessage.tm_create)
-            .limit(BATCH)
+            .limit(BATCH * 4)
         )
         async with self._sessions() as session:
-            return list((await session.scalars(query)).all())
+            rows = (await session.execute(query)).all()
+        due = [
+            row.id
+            for row in rows
+            if row.tm_claim is None
+            or (row.status == "sending" and row.tm_claim < now - STALE_CLAIM)
+            or (row.status == "pending" and row.tm_claim < now - retry_after(row.attempts))
+        ]
+        return due[:BATCH]
 
     async def _claim(self, message_id: uuid.UUID) -> OutboxMessage | None:
         """Take one message for this process; a conditional update makes the claim exclusive."""
@@ -149,12 +168,13 @@ class Mailer:
         try:
             await anyio.to_thread.run_sync(self._server.send, self._email(message))
         except (OSError, smtplib.SMTPException) as error:
-            failed = message.attempts + 1 >= MAX_ATTEMPTS
+            # The claim already counted this attempt (the ORM update refreshed message.attempts).
+            failed = message.attempts >= MAX_ATTEMPTS
             log.warning(
                 "mail %s to %s failed (attempt %s): %s",
                 message.id,
                 message.recipient,
-                message.attempts + 1,
+                message.attempts,
                 error,
             )
             await self._finish(

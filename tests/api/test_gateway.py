@@ -286,3 +286,20 @@ async def test_paths_that_could_change_meaning_on_the_way_are_refused(
         "/auth/verify", headers={"X-Original-URI": path.replace("%2e%2e", "..") + f"?token={token}"}
     )
     assert_error(response, 400, "INVALID_PATH")
+
+
+async def test_the_clients_content_type_reaches_the_upstream(
+    client: httpx.AsyncClient, runtime: Runtime, gateway
+) -> None:  # type: ignore[no-untyped-def]
+    http, _, _ = gateway
+    tenant = await make_customer(runtime)
+    key = await make_accesskey(runtime, tenant.customer.id)
+    files = {"upload": ("a.txt", b"hello", "text/plain")}
+    response = await http.post("/v1.0/echo", files=files, headers=bearer(key))
+    seen = dict(response.json()["headers"])
+    assert seen["content-type"].startswith("multipart/form-data; boundary=")
+    bare = http.build_request("POST", "/v1.0/echo", content=b"raw", headers=bearer(key))
+    del bare.headers["accept-encoding"]
+    seen = dict((await http.send(bare)).json()["headers"])
+    assert "content-type" not in seen
+    assert "accept-encoding" not in seen  # the gateway adds no encoding the client did not ask

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vbauth.logs import redact_query
 
+ORIGINAL_CONTENT_TYPE = "vbauth.original_content_type"
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 access_log = logging.getLogger("vbauth.access")
@@ -71,7 +72,8 @@ class RequestIdMiddleware:
                 access_log.info(
                     "%s %s%s %s %.1fms %s",
                     scope.get("method", "WS"),
-                    scope["path"],
+                    # Raw, as sent: a decoded %0a could forge a log line.
+                    scope.get("raw_path", b"").decode("latin-1") or scope["path"],
                     f"?{query}" if query else "",
                     status or 500,
                     (time.perf_counter() - started) * 1000,
@@ -91,9 +93,13 @@ class JsonBodyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            original = next(
+                (value for name, value in scope["headers"] if name == b"content-type"), None
+            )
             headers = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
             headers.append((b"content-type", b"application/json"))
-            scope = {**scope, "headers": headers}
+            # The gateway forwards the client's own Content-Type: upstreams take any body.
+            scope = {**scope, "headers": headers, ORIGINAL_CONTENT_TYPE: original}
         await self.app(scope, receive, send)
 
 
@@ -114,19 +120,29 @@ class BodyLimitMiddleware:
         if not declared.isdigit() or int(declared) > self.max_bytes:
             await _too_large(scope, send)
             return
-        received = 0
+        received, answering = 0, False
 
         async def counting_receive() -> Message:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
+                if answering:
+                    # Too late for a 413 (a streamed gateway response has begun): the body
+                    # simply ends here, as if the client had gone.
+                    return {"type": "http.disconnect"}
                 # Raised inside the route's body read, where FastAPI lets HTTPException through
                 # to the error handlers, which answer with the same envelope.
                 raise HTTPException(413)
             return message
 
-        await self.app(scope, counting_receive, send)
+        async def noting_send(message: Message) -> None:
+            nonlocal answering
+            if message["type"] == "http.response.start":
+                answering = True
+            await send(message)
+
+        await self.app(scope, counting_receive, noting_send)
 
 
 async def _too_large(scope: Scope, send: Send) -> None:

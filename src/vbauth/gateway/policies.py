@@ -31,7 +31,8 @@ def decoded_path(raw_path: str) -> str:
     """
     segments = [unquote(segment) for segment in raw_path.split("/")]
     for segment in segments:
-        if segment in (".", "..") or UNSAFE_IN_SEGMENT & set(segment):
+        # "..;x" is ".." to Tomcat-style upstreams that drop path parameters.
+        if segment.split(";")[0] in (".", "..") or UNSAFE_IN_SEGMENT & set(segment):
             raise UnsafePath(raw_path)
     return "/".join(segments)
 

@@ -13,6 +13,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp
 
 from vbauth.api.errors import ApiError
+from vbauth.api.middleware import ORIGINAL_CONTENT_TYPE
 from vbauth.gateway.policies import RoutePolicy
 
 log = logging.getLogger("vbauth.gateway")
@@ -80,8 +81,14 @@ def forwarded_headers(
     headers = [
         (name, value)
         for name, value in request.headers.items()
-        if name not in DROPPED_REQUEST_HEADERS and not is_identity_header(name)
+        if name not in DROPPED_REQUEST_HEADERS
+        and name != "content-type"
+        and not is_identity_header(name)
     ]
+    if "content-type" in request.headers:  # what the client sent, not vbauth's JSON reading
+        original = request.scope.get(ORIGINAL_CONTENT_TYPE, b"")
+        if original:
+            headers.append(("content-type", original.decode("latin-1")))
     if cookie := cookie_header_without_credentials(request.headers.get("cookie", "")):
         headers.append(("cookie", cookie))
     # Only the address vbauth itself determined (see VBAUTH_TRUSTED_PROXIES), never a chain a
@@ -113,10 +120,10 @@ class Upstreams:
         return self._clients[key]
 
     def _make_client(self, upstream: str) -> httpx.AsyncClient:
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         if upstream.startswith("asgi://"):
             app = self._local_apps[upstream.removeprefix("asgi://")]
             return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), timeout=self._timeout)
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         return httpx.AsyncClient(timeout=self._timeout, limits=limits, follow_redirects=False)
 
     async def forward(
@@ -127,11 +134,15 @@ class Upstreams:
         query = without_credentials(request.url.query)
         url = policy.upstream + raw_path + (f"?{query}" if query else "")
         has_body = request.method not in ("GET", "HEAD") or "content-length" in request.headers
-        outgoing = client.build_request(
+        # A bare Request, not client.build_request: that would merge httpx's default headers
+        # (Accept-Encoding above all: the body is relayed raw, so an upstream must compress
+        # only if the client asked).
+        outgoing = httpx.Request(
             request.method,
             url,
             headers=headers,
             content=request.stream() if has_body else None,
+            extensions={"timeout": self._timeout.as_dict()},
         )
         try:
             answer = await client.send(outgoing, stream=True)

@@ -43,7 +43,8 @@ def looks_valid(token: str) -> bool:
     body, check = token[len(PREFIX) : -CHECKSUM_LENGTH], token[-CHECKSUM_LENGTH:]
     if not all(char in ALPHABET for char in body):
         return False
-    return secrets.compare_digest(checksum(body), check)
+    # Bytes: compare_digest refuses non-ASCII str, and a key is whatever a client typed.
+    return secrets.compare_digest(checksum(body).encode(), check.encode())
 
 
 def hash_accesskey(token: str) -> str:

@@ -15,7 +15,7 @@ from vbauth.identity import Identity
 from vbauth.models import Agent, Customer, LoginSession
 from vbauth.permissions import ADMIN_OR_MANAGER, MAX_PERMISSION, Permission, is_admin_level
 from vbauth.security.passwords import Passwords, password_problem
-from vbauth.services import events
+from vbauth.services import events, one_time
 from vbauth.services.changes import apply_changes
 from vbauth.services.errors import (
     AlreadyExists,
@@ -47,6 +47,9 @@ async def insert(
         raise InvalidArgument("The username must be an email address.")
     if not 0 <= permission <= MAX_PERMISSION:
         raise InvalidArgument("The permission is out of range.")
+    customer = await session.get(Customer, customer_id)
+    if customer is None or customer.tm_delete is not None:
+        raise NotFound(reason="CUSTOMER_NOT_FOUND")
     password_hash = ""  # no usable password until one is set
     if password is not None:
         check_password(password)
@@ -155,6 +158,7 @@ async def update_password(
     agent.tm_update = clock.now()
     keep = by.session_id if agent.id == by.agent_id else None
     await revoke_sessions(session, agent_id=agent.id, except_session=keep)
+    await one_time.use_up(session, agent_id=agent.id, purpose=one_time.PASSWORD_RESET)
     await session.flush()
     events.announce(session, "updated", agent)
     return agent

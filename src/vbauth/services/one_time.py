@@ -74,3 +74,16 @@ async def consume(session: AsyncSession, *, purpose: str, token: str) -> OneTime
     if used.rowcount != 1:  # type: ignore[attr-defined]
         raise refused
     return found
+
+
+async def use_up(session: AsyncSession, *, agent_id: uuid.UUID, purpose: str) -> None:
+    """Every unused ``purpose`` token of the agent dies (a new password ends old reset links)."""
+    await session.execute(
+        update(OneTimeToken)
+        .where(
+            OneTimeToken.agent_id == agent_id,
+            OneTimeToken.purpose == purpose,
+            OneTimeToken.tm_used.is_(None),
+        )
+        .values(tm_used=clock.now())
+    )
