@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -176,3 +177,18 @@ def test_bootstrap_never_promotes_an_existing_customer_agent() -> None:
     code, output = invoke("bootstrap", "--username", email, "--password", PASSWORD)
     assert code == 1
     assert "AGENT_USERNAME_TAKEN" in output
+
+
+def test_agent_create_in_an_unknown_customer_says_so() -> None:
+    code, output = invoke(
+        "agent",
+        "create",
+        "--customer-id",
+        str(uuid.uuid4()),
+        "--username",
+        unique_email(),
+        "--password",
+        PASSWORD,
+    )
+    assert code == 1
+    assert "CUSTOMER_NOT_FOUND" in output

@@ -266,7 +266,7 @@ async def test_expired_unknown_and_checksum_broken_keys_are_invalid(
     tenant = await make_customer(runtime)
     key = await make_accesskey(runtime, tenant.customer.id, expire=86400)
     typo = key[:10] + ("A" if key[10] != "A" else "B") + key[11:]
-    for bad in (typo, "vb_" + "A" * 32, "vb_short", "legacy-plaintext-key"):
+    for bad in (typo, "vb_" + "A" * 32, "vb_short", "legacy-plaintext-key", key[:-1] + "é"):
         assert_error(
             await client.get("/v1.0/customer", params={"accesskey": bad}),
             401,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from email.message import EmailMessage
 
 import httpx
 import pytest
 from sqlalchemy import select
 
 from tests.factories import PASSWORD, assert_error, bearer, login, make_customer, unique_email
-from tests.mailbox import Mailbox, free_port
+from tests.mailbox import LINK, Mailbox, free_port
 from vbauth import clock
 from vbauth.mailer import Mailer, SmtpServer
 from vbauth.models import Customer, OutboxMessage
@@ -304,6 +305,7 @@ async def test_an_unreachable_smtp_server_leaves_mail_pending_with_the_error(
     email = unique_email("down")
     await _signup(client, email)
     assert await dead.deliver_pending() == 1
+    assert await dead.deliver_pending() == 0  # it waits before trying again
     async with runtime.transaction(write=False) as session:
         [message] = (
             await session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == email))
@@ -345,3 +347,27 @@ async def test_a_verified_customer_changing_email_must_verify_again(
     assert same.status_code == 200
     await runtime.mailer.deliver_pending()
     assert len(mailbox.to(new)) == 1  # the same address again sends nothing new
+
+
+async def test_a_new_password_ends_every_other_reset_link(
+    client: httpx.AsyncClient, runtime: Runtime, mailbox: Mailbox
+) -> None:
+    tenant = await make_customer(runtime)
+    for _ in range(2):
+        await client.post("/auth/password-forgot", json={"username": tenant.admin.username})
+    await runtime.mailer.deliver_pending()
+    first, second = (_link_of(m) for m in mailbox.to(tenant.admin.username))
+    response = await client.post(
+        "/auth/password-reset", json={"token": second, "password": "the second link"}
+    )
+    assert response.status_code == 200
+    response = await client.post(
+        "/auth/password-reset", json={"token": first, "password": "the first link"}
+    )
+    assert_error(response, 400, "INVALID_TOKEN")
+
+
+def _link_of(message: EmailMessage) -> str:
+    match = LINK.search(message.get_content())
+    assert match
+    return match.group(1)
