@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_valida
 from vbauth.clock import format_timestamp
 from vbauth.models import AGENT_STATUSES, RING_METHODS, WEBHOOK_METHODS
 from vbauth.permissions import MAX_PERMISSION
+from vbauth.services.pages import Listing
 
 Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]
 Name = Annotated[str, Field(max_length=255)]
@@ -190,8 +191,14 @@ class PageOut(BaseModel, Generic[Item]):
     @classmethod
     def of(cls, items: list[Any], out: type[BaseModel]) -> PageOut[Any]:
         """The reference's envelope: the last item's ``tm_create``, or ``""`` for an empty page."""
-        token = format_timestamp(items[-1].tm_create) if items else ""
-        return cls(result=[out.model_validate(item) for item in items], next_page_token=token)
+        return cls.of_listing(Listing(items, items[-1].tm_create if items else None), out)
+
+    @classmethod
+    def of_listing(cls, listing: Listing, out: type[BaseModel]) -> PageOut[Any]:
+        token = format_timestamp(listing.cursor) if listing.cursor else ""
+        return cls(
+            result=[out.model_validate(item) for item in listing.items], next_page_token=token
+        )
 
 
 class AccesskeyCreate(Input):

@@ -409,3 +409,27 @@ async def test_a_superadmin_reaches_any_customers_agents(
         headers=headers,
     )
     assert response.status_code == 200
+
+
+async def test_a_tag_filter_that_empties_a_page_still_pages_on(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    headers, _ = await _as(client, runtime, ADMIN)
+    tag = str(uuid.uuid4())
+    tagged = await client.post("/v1.0/agents", json=new_agent(tag_ids=[tag]), headers=headers)
+    for _ in range(2):
+        await client.post("/v1.0/agents", json=new_agent(), headers=headers)
+    found, token = [], ""
+    for _ in range(10):
+        body = (
+            await client.get(
+                "/v1.0/agents",
+                headers=headers,
+                params={"tag_ids": tag, "page_size": 1, "page_token": token},
+            )
+        ).json()
+        found += [agent["id"] for agent in body["result"]]
+        token = body["next_page_token"]
+        if not token:
+            break
+    assert found == [tagged.json()["id"]]

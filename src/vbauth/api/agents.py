@@ -32,8 +32,8 @@ async def list_agents(
 ) -> PageOut[Any]:
     """Agents of the caller's customer, newest first; ``tag_ids`` is comma-separated."""
     tags = [tag.strip() for tag in tag_ids.split(",") if tag.strip()] if tag_ids else None
-    items = await agents.list_page(session, by=me, page=page, status=status, tag_ids=tags)
-    return PageOut.of(items, AgentOut)
+    listing = await agents.list_page(session, by=me, page=page, status=status, tag_ids=tags)
+    return PageOut.of_listing(listing, AgentOut)
 
 
 @router.post("")

@@ -24,7 +24,7 @@ from vbauth.services.errors import (
     PermissionDenied,
     StateInvalid,
 )
-from vbauth.services.pages import Page, paged
+from vbauth.services.pages import Listing, Page, paged
 from vbauth.services.validation import is_valid_email, normalize_username
 
 ADMIN_LEVEL_BITS = int(Permission.CUSTOMER_ADMIN | Permission.PROJECT_SUPER_ADMIN)
@@ -110,17 +110,18 @@ async def list_page(
     page: Page,
     status: str | None = None,
     tag_ids: list[str] | None = None,
-) -> list[Agent]:
+) -> Listing:
     _require(by, by.customer_id, ADMIN_OR_MANAGER)
     query = select(Agent).where(Agent.customer_id == by.customer_id, Agent.tm_delete.is_(None))
     if status is not None:
         query = query.where(Agent.status == status)
-    agents = list((await session.scalars(paged(query, Agent, page))).all())
+    scanned = list((await session.scalars(paged(query, Agent, page))).all())
+    agents = scanned
     if tag_ids:
         # Tags live in a JSON list; filtering here keeps one query shape for both databases.
         wanted = set(tag_ids)
-        agents = [agent for agent in agents if wanted & set(agent.tag_ids)]
-    return agents
+        agents = [agent for agent in scanned if wanted & set(agent.tag_ids)]
+    return Listing(items=agents, cursor=scanned[-1].tm_create if scanned else None)
 
 
 async def update_fields(

@@ -35,3 +35,15 @@ def paged(query: Select[T], model: Any, page: Page) -> Select[T]:
         .order_by(model.tm_create.desc(), model.id.desc())
         .limit(page.size)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A page whose rows were filtered after the database paged them.
+
+    ``cursor`` is the ``tm_create`` of the last row *read*, so a page the filter emptied still
+    carries a token and the client goes on to the next one (``None``: nothing more to read).
+    """
+
+    items: list[Any]
+    cursor: datetime | None
