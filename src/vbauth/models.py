@@ -28,6 +28,8 @@ class Customer(Base):
     name: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[str] = mapped_column(Text, default="")
     email: Mapped[str] = mapped_column(String(254), default="")
+    # A new address waiting for its owner to follow the mailed link; it replaces email then.
+    pending_email: Mapped[str] = mapped_column(String(254), default="")
     phone_number: Mapped[str] = mapped_column(Text, default="")
     address: Mapped[str] = mapped_column(Text, default="")
     webhook_method: Mapped[str] = mapped_column(String(8), default="")

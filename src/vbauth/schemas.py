@@ -126,9 +126,11 @@ class CustomerOut(BaseModel):
 
 class CustomerSelfOut(CustomerOut):
     webhook_secret: str
+    pending_email: str  # a new address waiting for its owner to follow the mailed link
 
 
 class CustomerAdminOut(CustomerOut):
+    pending_email: str
     terms_agreed_version: str
     terms_agreed_ip: str
 

@@ -17,6 +17,7 @@ from tests.factories import (
     make_superadmin,
     unique_email,
 )
+from tests.mailbox import Mailbox
 from vbauth.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
@@ -54,7 +55,7 @@ async def test_admins_and_managers_read_their_customer_with_its_webhook_secret(
     for username in (tenant.admin.username, manager.username):
         response = await client.get("/v1.0/customer", headers=bearer(await login(client, username)))
         body = response.json()
-        assert set(body) == CUSTOMER_FIELDS | {"webhook_secret"}
+        assert set(body) == CUSTOMER_FIELDS | {"webhook_secret", "pending_email"}
         assert body["id"] == str(tenant.customer.id)
         assert len(body["webhook_secret"]) == 64
         assert body["billing_account_id"] == "00000000-0000-0000-0000-000000000000"
@@ -114,15 +115,22 @@ async def test_bad_customer_updates_are_400(
     assert_error(await client.put("/v1.0/customer", json=body, headers=headers), 400, reason)
 
 
-async def test_an_email_taken_by_another_customer_is_409(
-    client: httpx.AsyncClient, runtime: Runtime
+async def test_an_email_taken_by_another_customer_is_409_when_verified(
+    client: httpx.AsyncClient, runtime: Runtime, mailbox: Mailbox
 ) -> None:
     tenant, other = await make_customer(runtime), await make_customer(runtime)
     headers = bearer(await login(client, tenant.admin.username))
     response = await client.put(
         "/v1.0/customer", json={"email": other.customer.email.upper()}, headers=headers
     )
-    assert_error(response, 409, "ALREADY_EXISTS")
+    assert response.json()["email"] == tenant.customer.email  # not until verified
+    assert response.json()["pending_email"] == other.customer.email
+    await runtime.mailer.deliver_pending()
+    # Only the address's owner gets the link; were they to follow it, the address is taken.
+    token = mailbox.link_token(other.customer.email, "Verify your email address")
+    assert_error(
+        await client.post("/auth/email-verify", json={"token": token}), 409, "ALREADY_EXISTS"
+    )
 
 
 async def test_a_superadmin_creates_a_customer_with_its_first_admin(

@@ -76,6 +76,7 @@ async def signup(
     await verification.mail_link(
         session,
         customer=customer,
+        address=customer.email,
         agent_id=admin.id,
         public_url=public_url,
         intro="Welcome! Confirm this address within an hour to keep your account:",
@@ -84,28 +85,53 @@ async def signup(
 
 
 async def verify_email(session: AsyncSession, *, public_url: str, token: str) -> Customer:
-    """Mark the customer verified and active, and send its admin a link to set a password."""
+    """Verify the address a link was sent to: the signup's, or a pending new one.
+
+    A signup becomes active and its admin gets a link to set a password. A pending address
+    replaces the old one now that its owner has shown they hold it.
+    """
     used = await one_time.consume(session, purpose=one_time.EMAIL_VERIFY, token=token)
     customer = await session.get(Customer, used.customer_id, with_for_update=True)
-    # A link verifies the address it was sent to: not one the customer changed to since.
-    if customer is None or customer.tm_delete is not None or customer.email != used.email:
-        raise InvalidArgument(
-            "The link is invalid, expired or already used.", reason="INVALID_TOKEN"
-        )
-    if customer.email_verified:
+    refused = InvalidArgument(
+        "The link is invalid, expired or already used.", reason="INVALID_TOKEN"
+    )
+    if customer is None or customer.tm_delete is not None:
+        raise refused
+    if used.email == customer.pending_email and used.email != customer.email:
+        await _adopt_pending_email(session, customer)
+    elif used.email != customer.email:
+        raise refused  # sent to an address the customer no longer has, or never had
+    elif customer.email_verified:
         return customer
-    customer.email_verified = True
-    customer.status = "active" if customer.status == "initial" else customer.status
+    else:
+        await _activate(session, customer=customer, agent_id=used.agent_id, public_url=public_url)
     customer.tm_update = clock.now()
     mark_identity_changed(session)  # its credentials lose the verification deadline
-    admin = await session.get(Agent, used.agent_id) if used.agent_id else None
+    await session.flush()
+    events.announce(session, "updated", customer)
+    return customer
+
+
+async def _adopt_pending_email(session: AsyncSession, customer: Customer) -> None:
+    customer.email, customer.pending_email = customer.pending_email, ""
+    customer.email_verified = True
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as error:
+        raise AlreadyExists("Another customer has taken this address meanwhile.") from error
+
+
+async def _activate(
+    session: AsyncSession, *, customer: Customer, agent_id: uuid.UUID | None, public_url: str
+) -> None:
+    customer.email_verified = True
+    customer.status = "active" if customer.status == "initial" else customer.status
+    admin = await session.get(Agent, agent_id) if agent_id else None
     if admin is not None and admin.tm_delete is None:
         await _mail_password_link(
             session, agent=admin, public_url=public_url, subject="Set your password"
         )
-    await session.flush()
-    events.announce(session, "updated", customer)
-    return customer
 
 
 async def forgot_password(session: AsyncSession, *, public_url: str, username: str) -> None:

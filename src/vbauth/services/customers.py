@@ -26,7 +26,6 @@ from vbauth.services.validation import is_valid_email, normalize_email
 EDITABLE_FIELDS = (
     "name",
     "detail",
-    "email",
     "phone_number",
     "address",
     "webhook_method",
@@ -104,29 +103,27 @@ async def update(
 ) -> Customer:
     """Apply the given fields; fields left out stay as they were.
 
-    A new email address is unverified until its owner follows the link mailed to it.
+    A new email address does not replace the current one yet: it waits in ``pending_email``
+    until its owner follows the link mailed to it, so nobody can claim an address they do not
+    hold (nor squat on it: only verified addresses are taken).
     """
-    new_email = None
-    if "email" in changes:
-        changes["email"] = normalize_email(changes["email"])
-        if not is_valid_email(changes["email"]):
-            raise InvalidArgument("The email address is invalid.")
-        if changes["email"] != customer.email:
-            new_email = changes["email"]
+    new_email = normalize_email(changes.pop("email", customer.email))
+    if not is_valid_email(new_email):
+        raise InvalidArgument("The email address is invalid.")
     apply_changes(customer, changes, EDITABLE_FIELDS)
-    try:
-        await session.flush()
-    except IntegrityError as error:
-        raise AlreadyExists("A customer with this email already exists.") from error
-    if new_email is not None:
-        customer.email_verified = False
+    if new_email != customer.email and new_email != customer.pending_email:
+        if customer.status == "initial":
+            raise InvalidArgument("Verify the signup email address before changing it.")
+        customer.pending_email = new_email
         await verification.mail_link(
             session,
             customer=customer,
+            address=new_email,
             agent_id=None,
             public_url=public_url,
             intro="Confirm the new email address of your account:",
         )
+    await session.flush()
     events.announce(session, "updated", customer)
     return customer
 

@@ -1,4 +1,4 @@
-"""Email verification links: bound to the address they were sent to."""
+"""Email verification links: each bound to the address it was sent to."""
 
 from __future__ import annotations
 
@@ -16,22 +16,23 @@ async def mail_link(
     session: AsyncSession,
     *,
     customer: Customer,
+    address: str,
     agent_id: uuid.UUID | None,
     public_url: str,
     intro: str,
 ) -> None:
-    """Send ``customer.email`` a one-hour link; it verifies that address and no other."""
+    """Send ``address`` a one-hour link; it verifies that address for the customer, no other."""
     token = await one_time.issue(
         session,
         purpose=one_time.EMAIL_VERIFY,
         customer_id=customer.id,
         agent_id=agent_id,
-        email=customer.email,
+        email=address,
     )
     mail.enqueue(
         session,
         purpose="email_verify",
-        recipient=customer.email,
+        recipient=address,
         subject=SUBJECT,
         body=(
             f"{intro}\n\n{public_url}/auth/email-verify?token={token}\n\n"

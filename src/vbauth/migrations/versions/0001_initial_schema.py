@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("detail", sa.Text(), nullable=False),
         sa.Column("email", sa.String(length=254), nullable=False),
+        sa.Column("pending_email", sa.String(length=254), nullable=False),
         sa.Column("phone_number", sa.Text(), nullable=False),
         sa.Column("address", sa.Text(), nullable=False),
         sa.Column("webhook_method", sa.String(length=8), nullable=False),
