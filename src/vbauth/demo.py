@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from vbauth import clock
+from vbauth.api.middleware import JsonBodyMiddleware
 from vbauth.events.model import Event
 from vbauth.gateway.identity_header import read_identity
 from vbauth.security.tokens import InvalidToken, KeyRing
@@ -95,6 +96,8 @@ def create_demo_app(keys: KeyRing, publish: Publish = _publish_nowhere) -> FastA
     """The demo upstream; ``publish`` carries its call and aicall events to vbauth's bus."""
     app = FastAPI(title="vbauth demo upstream", docs_url=None, redoc_url=None)
     app.state.keys = keys
+    # Like VoIPBIN's services (and vbauth), it reads bodies as JSON whatever the Content-Type.
+    app.add_middleware(JsonBodyMiddleware)
     store = Store()
 
     async def announce(verb: str, kind: str, item: dict[str, Any], me: Caller) -> None:

@@ -299,3 +299,19 @@ async def test_the_widget_flow_end_to_end(client: httpx.AsyncClient, runtime: Ru
     # The admin sees every aicall of the customer.
     everything = await client.get("/v1.0/aicalls", headers=admin)
     assert len(everything.json()["result"]) == 3
+
+
+async def test_the_demo_reads_json_whatever_the_content_type(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """``curl --data-raw '{}'`` sends a form Content-Type; VoIPBIN services read JSON anyway."""
+    tenant = await make_customer(runtime)
+    direct = await make_direct(runtime, tenant.customer.id)
+    token = await boot(client, direct.hash)
+    response = await client.post(
+        "/v1.0/aicalls",
+        params={"token": token},
+        content=b"{}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200, response.text
