@@ -13,7 +13,7 @@ from email.utils import formatdate, make_msgid
 from urllib.parse import unquote, urlsplit
 
 import anyio.to_thread
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from vbauth import clock
 from vbauth.db import SessionFactory
@@ -109,29 +109,32 @@ class Mailer:
                 log.exception("mail delivery failed; will retry")
 
     async def _pending_ids(self) -> list[uuid.UUID]:
-        """Messages due: new ones, failed ones whose back-off has passed, abandoned claims."""
+        """Messages due, oldest first: new ones, failed ones past back-off, abandoned claims.
+
+        Due-ness is decided in SQL, so a backlog waiting out its back-off never hides new mail.
+        """
         now = clock.now()
+        waited_out = [
+            (OutboxMessage.attempts == attempts)
+            & (OutboxMessage.tm_claim < now - retry_after(attempts))
+            for attempts in range(1, MAX_ATTEMPTS + 1)
+        ]
         query = (
-            select(
-                OutboxMessage.id,
-                OutboxMessage.status,
-                OutboxMessage.attempts,
-                OutboxMessage.tm_claim,
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.tm_claim.is_(None)
+                | (
+                    (OutboxMessage.status == "sending")
+                    & (OutboxMessage.tm_claim < now - STALE_CLAIM)
+                )
+                | ((OutboxMessage.status == "pending") & or_(*waited_out))
             )
             .where(OutboxMessage.status.in_(("pending", "sending")))
             .order_by(OutboxMessage.tm_create)
-            .limit(BATCH * 4)
+            .limit(BATCH)
         )
         async with self._sessions() as session:
-            rows = (await session.execute(query)).all()
-        due = [
-            row.id
-            for row in rows
-            if row.tm_claim is None
-            or (row.status == "sending" and row.tm_claim < now - STALE_CLAIM)
-            or (row.status == "pending" and row.tm_claim < now - retry_after(row.attempts))
-        ]
-        return due[:BATCH]
+            return list((await session.scalars(query)).all())
 
     async def _claim(self, message_id: uuid.UUID) -> OutboxMessage | None:
         """Take one message for this process; a conditional update makes the claim exclusive."""

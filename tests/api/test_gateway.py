@@ -273,6 +273,7 @@ async def test_a_credential_hidden_in_a_quoted_cookie_is_not_forwarded(
         "/v1.0/aicalls/a%00b",
         "/v1.0/aicalls/a%5C..%5Ccalls",
         "/v1.0/aicalls/..;/calls",
+        "/v1.0/calls;x/1",
     ],
 )
 async def test_paths_that_could_change_meaning_on_the_way_are_refused(
@@ -304,3 +305,25 @@ async def test_the_clients_content_type_reaches_the_upstream(
     seen = dict((await http.send(bare)).json()["headers"])
     assert "content-type" not in seen
     assert "accept-encoding" not in seen  # the gateway adds no encoding the client did not ask
+
+
+async def test_headers_with_latin1_bytes_and_bodies_on_get_are_forwarded_as_sent(
+    client: httpx.AsyncClient, runtime: Runtime, gateway
+) -> None:  # type: ignore[no-untyped-def]
+    http, _, _ = gateway
+    tenant = await make_customer(runtime)
+    key = await make_accesskey(runtime, tenant.customer.id)
+    response = await http.request(
+        "GET",
+        "/v1.0/echo",
+        content=b"x",
+        headers={
+            **bearer(key),
+            "X-Note": "caf\xe9".encode("latin-1"),
+            "Content-Type": "text/plain",
+        },
+    )
+    assert response.status_code == 201
+    seen = dict(response.json()["headers"])
+    assert seen["content-type"] == "text/plain"
+    assert seen["x-note"] == "caf\xe9"

@@ -6,9 +6,10 @@ import uuid
 from datetime import timedelta
 from email.message import EmailMessage
 
+import anyio
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from tests.factories import PASSWORD, assert_error, bearer, login, make_customer, unique_email
 from tests.mailbox import LINK, Mailbox, free_port
@@ -335,10 +336,12 @@ async def test_a_new_email_waits_for_its_owner_and_squats_nothing(
     assert (changed["email"], changed["pending_email"]) == (tenant.customer.email, new)
     assert changed["email_verified"] is tenant.customer.email_verified  # about the current one
     await runtime.mailer.deliver_pending()
+    renamed = await client.put("/v1.0/customer", headers=headers, json={"name": "x"})
+    assert renamed.json()["pending_email"] == new  # other changes leave it waiting
     again = await client.put("/v1.0/customer", headers=headers, json={"email": new.upper()})
     assert again.status_code == 200
     await runtime.mailer.deliver_pending()
-    assert len(mailbox.to(new)) == 1  # asking for the same address again sends nothing new
+    assert len(mailbox.to(new)) == 2  # asking again sends a fresh link
     link = mailbox.link_token(new, VERIFY_SUBJECT)
     verified = (await client.post("/auth/email-verify", json={"token": link})).json()["customer"]
     assert (verified["email"], verified["email_verified"]) == (new, True)
@@ -379,3 +382,64 @@ def _link_of(message: EmailMessage) -> str:
     match = LINK.search(message.get_content())
     assert match
     return match.group(1)
+
+
+async def test_asking_for_the_current_email_cancels_a_pending_change(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    headers = bearer(await login(client, tenant.admin.username))
+    await client.put("/v1.0/customer", headers=headers, json={"email": unique_email("oops")})
+    back = await client.put(
+        "/v1.0/customer", headers=headers, json={"email": tenant.customer.email}
+    )
+    assert back.json()["pending_email"] == ""
+
+
+async def test_mail_waiting_out_its_back_off_never_holds_up_new_mail(
+    runtime: Runtime, mailbox: Mailbox
+) -> None:
+    waiting = clock.now()
+    async with runtime.transaction() as session:
+        for number in range(60):  # more than one delivery batch
+            session.add(
+                OutboxMessage(
+                    purpose="test",
+                    recipient=f"r{number}@example.com",
+                    subject="old",
+                    body="b",
+                    status="pending",
+                    attempts=1,
+                    tm_claim=waiting,
+                )
+            )
+    async with runtime.transaction() as session:
+        session.add(
+            OutboxMessage(purpose="test", recipient="fresh@example.com", subject="new", body="b")
+        )
+    assert await runtime.mailer.deliver_pending() == 1
+    assert [m["Subject"] for m in mailbox.messages] == ["new"]
+    async with runtime.transaction() as session:
+        await session.execute(delete(OutboxMessage))
+
+
+async def test_two_reset_links_used_at_once_set_one_password(
+    client: httpx.AsyncClient, runtime: Runtime, mailbox: Mailbox
+) -> None:
+    tenant = await make_customer(runtime)
+    for _ in range(2):
+        await client.post("/auth/password-forgot", json={"username": tenant.admin.username})
+    await runtime.mailer.deliver_pending()
+    links = [_link_of(m) for m in mailbox.to(tenant.admin.username)]
+    statuses: list[int] = []
+
+    async def reset(link: str, password: str) -> None:
+        response = await client.post(
+            "/auth/password-reset", json={"token": link, "password": password}
+        )
+        statuses.append(response.status_code)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(reset, links[0], "first password")
+        group.start_soon(reset, links[1], "second password")
+    assert sorted(statuses) == [200, 400]

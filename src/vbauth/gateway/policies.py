@@ -14,8 +14,9 @@ from vbauth.permissions import MAX_PERMISSION
 from vbauth.services.errors import PermissionDenied
 
 KINDS = frozenset({"agent", "accesskey", "direct"})
-# Decoded characters a path segment may not hold: they would change what the upstream sees.
-UNSAFE_IN_SEGMENT = frozenset("/\\?#\x00")
+# Decoded characters a path segment may not hold: they would change what the upstream sees
+# (";" starts path parameters, which Tomcat-style servers drop: "admin;x" would be "admin").
+UNSAFE_IN_SEGMENT = frozenset("/\\?#;\x00")
 
 
 class UnsafePath(ValueError):
@@ -31,8 +32,7 @@ def decoded_path(raw_path: str) -> str:
     """
     segments = [unquote(segment) for segment in raw_path.split("/")]
     for segment in segments:
-        # "..;x" is ".." to Tomcat-style upstreams that drop path parameters.
-        if segment.split(";")[0] in (".", "..") or UNSAFE_IN_SEGMENT & set(segment):
+        if segment in (".", "..") or UNSAFE_IN_SEGMENT & set(segment):
             raise UnsafePath(raw_path)
     return "/".join(segments)
 

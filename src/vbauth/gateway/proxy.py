@@ -85,10 +85,13 @@ def forwarded_headers(
         and name != "content-type"
         and not is_identity_header(name)
     ]
-    if "content-type" in request.headers:  # what the client sent, not vbauth's JSON reading
-        original = request.scope.get(ORIGINAL_CONTENT_TYPE, b"")
-        if original:
+    # What the client sent, not vbauth's JSON reading of it (JsonBodyMiddleware notes it).
+    if ORIGINAL_CONTENT_TYPE in request.scope:
+        original = request.scope[ORIGINAL_CONTENT_TYPE]
+        if original is not None:
             headers.append(("content-type", original.decode("latin-1")))
+    elif "content-type" in request.headers:
+        headers.append(("content-type", request.headers["content-type"]))
     if cookie := cookie_header_without_credentials(request.headers.get("cookie", "")):
         headers.append(("cookie", cookie))
     # Only the address vbauth itself determined (see VBAUTH_TRUSTED_PROXIES), never a chain a
@@ -140,7 +143,8 @@ class Upstreams:
         outgoing = httpx.Request(
             request.method,
             url,
-            headers=headers,
+            # Bytes, as they came: header values may hold any latin-1 byte, not only ASCII.
+            headers=[(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers],
             content=request.stream() if has_body else None,
             extensions={"timeout": self._timeout.as_dict()},
         )

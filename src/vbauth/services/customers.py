@@ -107,25 +107,34 @@ async def update(
     until its owner follows the link mailed to it, so nobody can claim an address they do not
     hold (nor squat on it: only verified addresses are taken).
     """
-    new_email = normalize_email(changes.pop("email", customer.email))
-    if not is_valid_email(new_email):
-        raise InvalidArgument("The email address is invalid.")
+    requested = changes.pop("email", None)
     apply_changes(customer, changes, EDITABLE_FIELDS)
-    if new_email != customer.email and new_email != customer.pending_email:
-        if customer.status == "initial":
-            raise InvalidArgument("Verify the signup email address before changing it.")
-        customer.pending_email = new_email
-        await verification.mail_link(
-            session,
-            customer=customer,
-            address=new_email,
-            agent_id=None,
-            public_url=public_url,
-            intro="Confirm the new email address of your account:",
-        )
+    if requested is not None:
+        await _request_email(session, customer, normalize_email(requested), public_url)
     await session.flush()
     events.announce(session, "updated", customer)
     return customer
+
+
+async def _request_email(
+    session: AsyncSession, customer: Customer, address: str, public_url: str
+) -> None:
+    if not is_valid_email(address):
+        raise InvalidArgument("The email address is invalid.")
+    if address == customer.email:
+        customer.pending_email = ""  # asking for the current address cancels a pending change
+        return
+    if customer.status == "initial":
+        raise InvalidArgument("Verify the signup email address before changing it.")
+    customer.pending_email = address  # asking again sends a fresh link
+    await verification.mail_link(
+        session,
+        customer=customer,
+        address=address,
+        agent_id=None,
+        public_url=public_url,
+        intro="Confirm the new email address of your account:",
+    )
 
 
 async def update_own(

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth import clock
-from vbauth.models import OneTimeToken
+from vbauth.models import Agent, OneTimeToken
 from vbauth.security.one_time import hash_one_time_token, new_one_time_token
 from vbauth.services.errors import InvalidArgument
 
@@ -66,6 +66,10 @@ async def consume(session: AsyncSession, *, purpose: str, token: str) -> OneTime
     moment = clock.now()
     if found is None or found.tm_used is not None or found.tm_expire <= moment:
         raise refused
+    if found.agent_id is not None:
+        # Lock order agent, then tokens (as a password change has it): two reset links of one
+        # agent used at once then queue instead of deadlocking on each other's token.
+        await session.execute(select(Agent.id).where(Agent.id == found.agent_id).with_for_update())
     used = await session.execute(
         update(OneTimeToken)
         .where(OneTimeToken.id == found.id, OneTimeToken.tm_used.is_(None))
