@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Executable, select
 
 from vbauth import clock
 from vbauth.db import SessionFactory
@@ -206,7 +206,7 @@ class Authenticator:
             self.identity_cache.put(key, identity, ttl=self._cache_ttl, generation=generation)
         if identity.valid_until is not None and identity.valid_until <= clock.wall_clock():
             raise InvalidCredentials()
-        return identity  # type: ignore[no-any-return]
+        return identity
 
     async def _load_login_identity(
         self, session_id: uuid.UUID, agent_id: uuid.UUID
@@ -269,13 +269,13 @@ class Authenticator:
             valid_until=self._valid_until(customer, None),
         )
 
-    async def _first_row(self, query: Select[Any]) -> Row[Any]:
+    async def _first_row(self, query: Executable) -> tuple[Any, ...]:
         """The credential's row, read outside the request's transaction; none means invalid."""
         async with self._sessions() as db:
             row = (await db.execute(query)).first()
         if row is None:
             raise InvalidCredentials()
-        return row
+        return tuple(row)
 
     def _valid_until(
         self, customer: Customer, credential_expiry: datetime | None

@@ -29,7 +29,7 @@ FIRST_RETRY = timedelta(seconds=30)  # then doubling: 8 attempts span about an h
 
 def retry_after(attempts: int) -> timedelta:
     """How long a message that failed ``attempts`` times waits before the next try."""
-    return FIRST_RETRY * 2 ** max(attempts - 1, 0)
+    return FIRST_RETRY * (1 << max(attempts - 1, 0))
 
 
 SENT_BODY = "(delivered; the body is not kept because it may hold a one-time link)"

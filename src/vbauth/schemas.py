@@ -198,9 +198,8 @@ class PageOut(BaseModel, Generic[Item]):
     @classmethod
     def of_listing(cls, listing: Listing, out: type[BaseModel]) -> PageOut[Any]:
         token = format_timestamp(listing.cursor) if listing.cursor else ""
-        return cls(
-            result=[out.model_validate(item) for item in listing.items], next_page_token=token
-        )
+        result: list[Any] = [out.model_validate(item) for item in listing.items]
+        return PageOut[Any](result=result, next_page_token=token)
 
 
 class AccesskeyCreate(Input):

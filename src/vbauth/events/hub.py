@@ -74,7 +74,10 @@ class Connection:
 
     def wants(self, event: Event) -> bool:
         direct = isinstance(self.identity, DirectIdentity)
-        if direct and event.bound_to != self.identity.resource_id:
+        if (
+            isinstance(self.identity, DirectIdentity)
+            and event.bound_to != self.identity.resource_id
+        ):
             return False  # defence in depth: never another resource's object
         return any(
             topics.matches(subscription, topic, exact=direct)

@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from vbauth.db import make_engine
-from vbauth.models import Base
+from vbauth import models  # noqa: F401 - registers every table on Base.metadata
+from vbauth.db import Base, make_engine
 
 config = context.config
 

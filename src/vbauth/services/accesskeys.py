@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -111,7 +111,7 @@ async def record_last_used(session: AsyncSession, uses: dict[uuid.UUID, datetime
     """Write a batch of last-use times in one executemany UPDATE (missing rows are skipped)."""
     if not uses:
         return
-    table = AccessKey.__table__
+    table = cast(Table, AccessKey.__table__)
     statement = (
         sql_update(table)
         .where(table.c.id == bindparam("key_id"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select
 
@@ -12,7 +12,7 @@ from vbauth import clock
 
 MAX_PAGE_SIZE = 100
 
-T = TypeVar("T", bound=tuple[Any, ...])
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,7 @@ class Page:
         return cls(size=size, before=token)
 
 
-def paged(query: Select[T], model: Any, page: Page) -> Select[T]:
+def paged(query: Select[*Ts], model: Any, page: Page) -> Select[*Ts]:
     before = page.before or clock.now()
     return (
         query.where(model.tm_create < before)
