@@ -22,11 +22,12 @@ from vbauth.models import AccessKey, Agent, Customer, Direct, LoginSession
 from vbauth.security.keys import PREFIX as KEY_PREFIX
 from vbauth.security.keys import hash_accesskey, looks_valid
 from vbauth.security.tokens import InvalidToken, KeyRing
-from vbauth.services.errors import InvalidCredentials
+from vbauth.services.errors import InvalidCredentials, PermissionDenied
 
 LOGIN_TOKEN_TYPE = "login"
 DIRECT_TOKEN_TYPE = "direct"
 DEAD_CUSTOMER_STATUSES = frozenset({"deleted", "expired"})
+FROZEN_GRACE_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,3 +292,27 @@ class Authenticator:
             deadline = customer.tm_create + self._unverified_ttl
             return deadline if credential_expiry is None else min(credential_expiry, deadline)
         return credential_expiry
+
+
+def refuse_frozen(identity: Identity) -> None:
+    """Reference §5.5, failing closed: a frozen customer's credentials only reach recovery.
+
+    Superadmins and direct tokens pass, as in the reference.
+    """
+    if identity.customer_status != "frozen" or identity.is_superadmin or identity.kind == "direct":
+        return
+    scheduled = identity.deletion_scheduled
+    effective = None
+    if scheduled is not None:
+        effective = clock.format_timestamp(scheduled + timedelta(days=FROZEN_GRACE_DAYS))
+    raise PermissionDenied(
+        "This account is frozen. Contact support.",
+        reason="ACCOUNT_FROZEN",
+        details=[
+            {
+                "deletion_scheduled_at": scheduled and clock.format_timestamp(scheduled),
+                "deletion_effective_at": effective,
+                "recovery_endpoint": "DELETE /auth/unregister",
+            }
+        ],
+    )

@@ -5,22 +5,19 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vbauth.authn import Credential, find_credential
-from vbauth.clock import format_timestamp
+from vbauth.authn import Credential, find_credential, refuse_frozen
 from vbauth.identity import AgentIdentity, CustomerIdentity, DirectIdentity, Identity
 from vbauth.runtime import Runtime
 from vbauth.services.errors import AuthenticationRequired, PermissionDenied
 from vbauth.settings import Network
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-FROZEN_GRACE_DAYS = 30
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -65,30 +62,6 @@ async def identify_credential(runtime: Runtime, credential: Credential) -> Ident
     identity = await runtime.authenticator.authenticate(credential)
     refuse_frozen(identity)
     return identity
-
-
-def refuse_frozen(identity: Identity) -> None:
-    """Reference §5.5, failing closed: a frozen customer's credentials only reach recovery.
-
-    Superadmins and direct tokens pass, as in the reference.
-    """
-    if identity.customer_status != "frozen" or identity.is_superadmin or identity.kind == "direct":
-        return
-    scheduled = identity.deletion_scheduled
-    effective = None
-    if scheduled is not None:
-        effective = format_timestamp(scheduled + timedelta(days=FROZEN_GRACE_DAYS))
-    raise PermissionDenied(
-        "This account is frozen. Contact support.",
-        reason="ACCOUNT_FROZEN",
-        details=[
-            {
-                "deletion_scheduled_at": scheduled and format_timestamp(scheduled),
-                "deletion_effective_at": effective,
-                "recovery_endpoint": "DELETE /auth/unregister",
-            }
-        ],
-    )
 
 
 async def _customer_identity(request: Request, runtime: RuntimeDep) -> CustomerIdentity:

@@ -11,7 +11,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from vbauth.authn import Authenticator, Credential
+from vbauth.authn import Authenticator, Credential, refuse_frozen
 from vbauth.events import topics
 from vbauth.events.model import Event
 from vbauth.identity import DirectIdentity, Identity
@@ -89,15 +89,9 @@ class Connection:
         """Re-authenticate; a revoked credential or a lost permission closes with 1008."""
         try:
             identity = await authenticator.authenticate(self.credential)
-        except ServiceError:
-            self.close(POLICY_VIOLATION, "the credential was revoked")
-            return
-        if (
-            identity.customer_status == "frozen"
-            and identity.kind != "direct"
-            and not identity.is_superadmin
-        ):
-            self.close(POLICY_VIOLATION, "the account is frozen")
+            refuse_frozen(identity)  # the same rule as at the upgrade
+        except ServiceError as error:
+            self.close(POLICY_VIOLATION, error.message)
             return
         self.identity = identity
         for subscription in list(self.subscriptions):
