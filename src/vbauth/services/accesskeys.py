@@ -11,13 +11,12 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth import clock
-from vbauth.db import mark_identity_changed
 from vbauth.identity import Identity
 from vbauth.models import AccessKey
 from vbauth.permissions import Permission
 from vbauth.security.keys import display_prefix, hash_accesskey, new_accesskey
 from vbauth.services import events
-from vbauth.services.changes import apply_changes
+from vbauth.services.changes import apply_changes, revoke
 from vbauth.services.errors import InvalidArgument, NotFound, PermissionDenied
 from vbauth.services.pages import Page, paged
 
@@ -100,10 +99,7 @@ async def update(
 async def delete(session: AsyncSession, *, by: Identity, key_id: uuid.UUID) -> AccessKey:
     """Soft-delete a key; it stops working on the next request, in this process at once."""
     key = await get(session, by=by, key_id=key_id)
-    key.tm_delete = key.tm_update = clock.now()
-    mark_identity_changed(session)
-    await session.flush()
-    events.announce(session, "deleted", key)
+    await revoke(session, key)
     return key
 
 

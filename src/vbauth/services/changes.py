@@ -1,11 +1,16 @@
-"""Partial updates: the fields a request sent change, the ones it left out stay."""
+"""Changes every resource service makes the same way: partial updates and soft deletes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from vbauth import clock
+from vbauth.db import mark_identity_changed
+from vbauth.models import AccessKey, Direct
+from vbauth.services import events
 
 
 def apply_changes(item: Any, changes: dict[str, Any], editable: Iterable[str]) -> None:
@@ -14,3 +19,11 @@ def apply_changes(item: Any, changes: dict[str, Any], editable: Iterable[str]) -
         if name in changes:
             setattr(item, name, changes[name])
     item.tm_update = clock.now()
+
+
+async def revoke(session: AsyncSession, item: AccessKey | Direct) -> None:
+    """Soft-delete a credential-bearing resource: its tokens die now, subscribers are told."""
+    item.tm_delete = item.tm_update = clock.now()
+    mark_identity_changed(session)
+    await session.flush()
+    events.announce(session, "deleted", item)

@@ -18,6 +18,7 @@ from vbauth.permissions import ADMIN_OR_MANAGER
 from vbauth.security.keys import DIRECT_PREFIX, new_direct_hash
 from vbauth.security.tokens import IssuedToken, KeyRing
 from vbauth.services import events
+from vbauth.services.changes import revoke
 from vbauth.services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from vbauth.services.pages import Page, paged
 
@@ -107,10 +108,7 @@ async def regenerate(session: AsyncSession, *, by: Identity, direct_id: uuid.UUI
 
 async def delete(session: AsyncSession, *, by: Identity, direct_id: uuid.UUID) -> Direct:
     direct = await get(session, by=by, direct_id=direct_id)
-    direct.tm_delete = direct.tm_update = clock.now()
-    mark_identity_changed(session)
-    await session.flush()
-    events.announce(session, "deleted", direct)
+    await revoke(session, direct)
     return direct
 
 
