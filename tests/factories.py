@@ -80,6 +80,14 @@ async def login(client: httpx.AsyncClient, username: str, password: str = PASSWO
     return str(response.json()["token"])
 
 
+async def signed_in_admin(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> tuple[Tenant, dict[str, str]]:
+    """A new customer, and Bearer headers of its first admin."""
+    tenant = await make_customer(runtime)
+    return tenant, bearer(await login(client, tenant.admin.username))
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

@@ -19,6 +19,7 @@ from tests.factories import (
     make_agent,
     make_customer,
     make_superadmin,
+    signed_in_admin,
 )
 from vbauth import clock
 from vbauth.models import AccessKey, Customer
@@ -38,11 +39,6 @@ KEY_FIELDS = {
     "tm_update",
     "tm_delete",
 }
-
-
-async def _admin(client: httpx.AsyncClient, runtime: Runtime):  # type: ignore[no-untyped-def]
-    tenant = await make_customer(runtime)
-    return tenant, bearer(await login(client, tenant.admin.username))
 
 
 async def test_the_seed_example_creates_a_key_shown_once(
@@ -181,7 +177,7 @@ async def test_a_key_can_manage_keys(client: httpx.AsyncClient, runtime: Runtime
 async def test_expire_is_bounded_and_never_wrapped(
     client: httpx.AsyncClient, runtime: Runtime, expire: object, status: int, reason: str | None
 ) -> None:
-    _, headers = await _admin(client, runtime)
+    _, headers = await signed_in_admin(client, runtime)
     response = await client.post("/v1.0/accesskeys", json={"expire": expire}, headers=headers)
     if reason:
         assert_error(response, status, reason)
@@ -194,7 +190,7 @@ async def test_expire_is_bounded_and_never_wrapped(
 async def test_an_empty_body_makes_a_one_year_key(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    _, headers = await _admin(client, runtime)
+    _, headers = await signed_in_admin(client, runtime)
     response = await client.post("/v1.0/accesskeys", json={}, headers=headers)
     assert response.status_code == 200
 
@@ -202,7 +198,7 @@ async def test_an_empty_body_makes_a_one_year_key(
 async def test_update_changes_only_the_fields_sent(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    _, headers = await _admin(client, runtime)
+    _, headers = await signed_in_admin(client, runtime)
     key = (
         await client.post("/v1.0/accesskeys", json={"name": "n", "detail": "d"}, headers=headers)
     ).json()
@@ -224,7 +220,7 @@ async def test_update_changes_only_the_fields_sent(
 async def test_a_deleted_key_stops_at_once_and_is_gone(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    _tenant, headers = await _admin(client, runtime)
+    _tenant, headers = await signed_in_admin(client, runtime)
     created = (await client.post("/v1.0/accesskeys", json={}, headers=headers)).json()
     key = {"accesskey": created["token"]}
     assert (await client.get("/v1.0/customer", params=key)).status_code == 200  # now cached
@@ -247,8 +243,8 @@ async def test_a_deleted_key_stops_at_once_and_is_gone(
 async def test_another_customers_key_answers_exactly_like_a_missing_one(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    _, headers = await _admin(client, runtime)
-    _other, other_headers = await _admin(client, runtime)
+    _, headers = await signed_in_admin(client, runtime)
+    _other, other_headers = await signed_in_admin(client, runtime)
     foreign = (await client.post("/v1.0/accesskeys", json={}, headers=other_headers)).json()
     root = bearer(await login(client, (await make_superadmin(runtime)).username))
     for key_id in (foreign["id"], str(uuid.uuid4())):
@@ -300,7 +296,7 @@ async def test_keys_of_deleted_or_expired_customers_stop_working(
 
 
 async def test_last_use_is_recorded_in_batches(client: httpx.AsyncClient, runtime: Runtime) -> None:
-    _tenant, headers = await _admin(client, runtime)
+    _tenant, headers = await signed_in_admin(client, runtime)
     created = (await client.post("/v1.0/accesskeys", json={}, headers=headers)).json()
     assert created["tm_last_used"] is None
     before = clock.now()
@@ -321,7 +317,7 @@ async def test_last_use_is_recorded_in_batches(client: httpx.AsyncClient, runtim
 async def test_lists_page_like_every_other_list(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    _, headers = await _admin(client, runtime)
+    _, headers = await signed_in_admin(client, runtime)
     ids = [
         (await client.post("/v1.0/accesskeys", json={}, headers=headers)).json()["id"]
         for _ in range(3)

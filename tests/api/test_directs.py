@@ -19,6 +19,7 @@ from tests.factories import (
     make_agent,
     make_customer,
     make_direct,
+    signed_in_admin,
 )
 from vbauth import clock
 from vbauth.models import Customer
@@ -29,15 +30,10 @@ pytestmark = pytest.mark.anyio
 HASH = re.compile(r"direct\.[0-9a-f]{32}")
 
 
-async def _admin(client: httpx.AsyncClient, runtime: Runtime):  # type: ignore[no-untyped-def]
-    tenant = await make_customer(runtime)
-    return tenant, bearer(await login(client, tenant.admin.username))
-
-
 async def test_admins_create_list_get_regenerate_and_delete_hashes(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    tenant, headers = await _admin(client, runtime)
+    tenant, headers = await signed_in_admin(client, runtime)
     ai = str(uuid.uuid4())
     created = await client.post(
         "/v1.0/directs", json={"resource_type": "ai", "resource_id": ai}, headers=headers
@@ -75,7 +71,7 @@ async def test_admins_create_list_get_regenerate_and_delete_hashes(
 
 
 async def test_one_hash_per_resource(client: httpx.AsyncClient, runtime: Runtime) -> None:
-    _, headers = await _admin(client, runtime)
+    _, headers = await signed_in_admin(client, runtime)
     body = {"resource_type": "ai", "resource_id": str(uuid.uuid4())}
     assert (await client.post("/v1.0/directs", json=body, headers=headers)).status_code == 200
     assert_error(
@@ -96,7 +92,7 @@ async def test_one_hash_per_resource(client: httpx.AsyncClient, runtime: Runtime
 async def test_bad_direct_bodies_are_400(
     client: httpx.AsyncClient, runtime: Runtime, body: dict[str, object], reason: str
 ) -> None:
-    _, headers = await _admin(client, runtime)
+    _, headers = await signed_in_admin(client, runtime)
     assert_error(await client.post("/v1.0/directs", json=body, headers=headers), 400, reason)
 
 
@@ -120,7 +116,7 @@ async def test_managers_and_keys_manage_hashes_and_agents_do_not(
 async def test_another_customers_hash_is_not_found(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    _, headers = await _admin(client, runtime)
+    _, headers = await signed_in_admin(client, runtime)
     foreign = await make_direct(runtime, (await make_customer(runtime)).customer.id)
     for method, path in [("GET", ""), ("DELETE", ""), ("POST", "/regenerate")]:
         response = await client.request(
@@ -228,7 +224,7 @@ async def test_a_direct_token_reaches_none_of_vbauths_own_endpoints(
 async def test_regenerating_or_deleting_the_hash_revokes_its_tokens(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    tenant, headers = await _admin(client, runtime)
+    tenant, headers = await signed_in_admin(client, runtime)
     for action in ("regenerate", "delete"):
         direct = await make_direct(runtime, tenant.customer.id)
         token = {"token": await boot(client, direct.hash)}
@@ -258,7 +254,7 @@ async def test_a_direct_token_of_a_deleted_customer_stops(
 
 async def test_the_widget_flow_end_to_end(client: httpx.AsyncClient, runtime: Runtime) -> None:
     """An admin makes a hash for an AI; an anonymous client boots it and talks to that AI only."""
-    tenant, admin = await _admin(client, runtime)
+    tenant, admin = await signed_in_admin(client, runtime)
     ai, other_ai = str(uuid.uuid4()), str(uuid.uuid4())
     created = await client.post(
         "/v1.0/directs", json={"resource_type": "ai", "resource_id": ai}, headers=admin
