@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vbauth import __version__
 from vbauth.api import (
@@ -19,13 +20,14 @@ from vbauth.api import (
     customers,
     directs,
     events,
-    gateway,
     health,
     me,
     ws,
 )
 from vbauth.api.errors import install_error_handlers
-from vbauth.api.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestIdMiddleware
+from vbauth.api.front import API_PREFIX, Dispatch, Front
+from vbauth.api.gateway import HotRoutes
+from vbauth.api.middleware import JsonBodyMiddleware
 from vbauth.runtime import Runtime
 from vbauth.settings import Settings, get_settings
 
@@ -42,8 +44,23 @@ ROUTERS = (
     directs.boot_router,
     events.router,
     ws.router,
-    gateway.router,  # last: it takes every /v1.0 path no other route has
 )
+
+
+class VbauthApp(FastAPI):
+    """FastAPI for vbauth's own API, behind the front layer that answers the hot paths.
+
+    The front is outermost, ahead of FastAPI's own middleware stack, so a forward-auth or
+    gateway request costs no FastAPI machinery at all (``api/front.py``).
+    """
+
+    front: Front
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.front(scope, receive, send)
+
+    async def serve_api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -58,19 +75,23 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             background.cancel_scope.cancel()
         await runtime.close()
 
-    app = FastAPI(title="vbauth", version=__version__, lifespan=lifespan)
+    app = VbauthApp(title="vbauth", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
-    # The gateway answers 405 for these paths' other methods (see api.gateway._unrouted).
-    app.state.own_routes = [
-        route for router in ROUTERS if router is not gateway.router for route in router.routes
-    ]
+    # A 405 names every method of the path (see api.errors._allowed_methods).
+    app.state.own_routes = [route for router in ROUTERS for route in router.routes]
     for router in ROUTERS:
         app.include_router(router)
     install_error_handlers(app)
+    app.add_middleware(JsonBodyMiddleware)
+    hot = HotRoutes(runtime)
+    inner: ASGIApp = Dispatch(
+        app.serve_api, verify=hot.verify, gateway=hot.gateway, own_segments=own_segments()
+    )
     origins = runtime.settings.cors_origins
     if origins:
-        app.add_middleware(
-            CORSMiddleware,
+        # Around the dispatch, so the gateway's answers to browsers follow the same rules.
+        inner = CORSMiddleware(
+            inner,
             allow_origins=origins,
             allow_credentials="*" not in origins,
             allow_methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"],
@@ -78,10 +99,17 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             expose_headers=["X-Request-Id"],
             max_age=43200,
         )
-    app.add_middleware(JsonBodyMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
-    app.add_middleware(RequestIdMiddleware)
+    app.front = Front(inner, max_body_bytes=runtime.settings.max_body_bytes)
     return app
+
+
+def own_segments() -> frozenset[str]:
+    """The first path segments under /v1.0/ that vbauth's own routes serve; the gateway has
+    every other."""
+    paths = (getattr(route, "path", "") for router in ROUTERS for route in router.routes)
+    return frozenset(
+        path[len(API_PREFIX) :].split("/")[0] for path in paths if path.startswith(API_PREFIX)
+    )
 
 
 def make_app() -> FastAPI:

@@ -41,10 +41,8 @@ LOG_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"redact": {"()": "vbauth.logs.RedactCredentials"}},
-    "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
-    },
+    # Redaction (RedactCredentials), formatting and writing happen in the handler's own thread.
+    "handlers": {"stderr": {"class": "vbauth.logs.BackgroundStreamHandler", "formatter": "plain"}},
     "loggers": {
         "vbauth": {"handlers": ["stderr"], "level": "INFO"},
         "uvicorn": {"handlers": ["stderr"], "level": "INFO"},

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import queue
 import re
+import sys
+import threading
+from typing import TextIO
 from urllib.parse import unquote_plus
 
 CREDENTIAL_NAMES = frozenset({"token", "accesskey"})
@@ -43,3 +47,40 @@ class RedactCredentials(logging.Filter):
                 redact_credentials(arg) if isinstance(arg, str) else arg for arg in record.args
             )
         return True
+
+
+class BackgroundStreamHandler(logging.Handler):
+    """Writes log lines to stderr from a thread of its own, off the event loop.
+
+    ``emit`` only queues the record; redaction, formatting and the write happen in the writer
+    thread. So a request pays for creating its log record and nothing more, and a slow terminal
+    or pipe never stalls the loop. ``close`` (called by ``logging.shutdown`` at exit) drains
+    the queue first, so no line is lost.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__()
+        self._stream = stream or sys.stderr
+        self._queue: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+        self._redact = RedactCredentials()
+        self._writer = threading.Thread(target=self._write_all, name="vbauth-log", daemon=True)
+        self._writer.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._queue.put(record)
+
+    def _write_all(self) -> None:
+        while (record := self._queue.get()) is not None:
+            try:
+                self._redact.filter(record)
+                self._stream.write(self.format(record) + "\n")
+                if self._queue.empty():
+                    self._stream.flush()
+            except Exception:  # a log line must never take the writer down
+                self.handleError(record)
+
+    def close(self) -> None:
+        if self._writer.is_alive():
+            self._queue.put(None)
+            self._writer.join(timeout=5)
+        super().close()

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
+from starlette.routing import Match
 
 from vbauth.services import errors as service_errors
 
@@ -103,7 +104,7 @@ def envelope(
     }
     if details:
         body["details"] = details
-    all_headers = {"X-Request-Id": request_id, **(headers or {})}
+    all_headers = dict(headers or {})  # X-Request-Id is added by the front layer
     if http_status == 401:
         # RFC 6750 §3: tell the client which scheme to use.
         all_headers.setdefault("WWW-Authenticate", 'Bearer realm="vbauth"')
@@ -186,7 +187,19 @@ HTTP_ERROR_REASONS = {
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     reason, message = HTTP_ERROR_REASONS.get(exc.status_code, ("INTERNAL", "Unexpected error."))
     headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
+    if exc.status_code == 405:
+        headers = {"Allow": ", ".join(sorted(_allowed_methods(request)))}
     return envelope(request, exc.status_code, reason, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    """Every method some route of this path takes (Starlette's 405 names only the first's)."""
+    allowed: set[str] = set()
+    for route in request.app.state.own_routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.PARTIAL:
+            allowed |= route.methods
+    return allowed
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

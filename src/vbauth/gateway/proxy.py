@@ -13,7 +13,6 @@ from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp
 
 from vbauth.api.errors import ApiError
-from vbauth.api.middleware import ORIGINAL_CONTENT_TYPE
 from vbauth.gateway.policies import RoutePolicy
 
 log = logging.getLogger("vbauth.gateway")
@@ -81,17 +80,8 @@ def forwarded_headers(
     headers = [
         (name, value)
         for name, value in request.headers.items()
-        if name not in DROPPED_REQUEST_HEADERS
-        and name != "content-type"
-        and not is_identity_header(name)
+        if name not in DROPPED_REQUEST_HEADERS and not is_identity_header(name)
     ]
-    # What the client sent, not vbauth's JSON reading of it (JsonBodyMiddleware notes it).
-    if ORIGINAL_CONTENT_TYPE in request.scope:
-        original = request.scope[ORIGINAL_CONTENT_TYPE]
-        if original is not None:
-            headers.append(("content-type", original.decode("latin-1")))
-    elif "content-type" in request.headers:
-        headers.append(("content-type", request.headers["content-type"]))
     if cookie := cookie_header_without_credentials(request.headers.get("cookie", "")):
         headers.append(("cookie", cookie))
     # Only the address vbauth itself determined (see VBAUTH_TRUSTED_PROXIES), never a chain a

@@ -1,0 +1,194 @@
+"""The front door: one pure ASGI layer in front of everything vbauth serves.
+
+Every request pays for what happens here, so it does the fixed work once and cheaply: the
+request id, the declared body limit, one access-log record (written off the loop, see
+``logs.BackgroundStreamHandler``), and the choice of who answers. The hot paths (``/ping``,
+forward-auth, the gateway) are answered here without FastAPI's routing and dependency solving;
+vbauth's own API (``/auth/*`` and the ``/v1.0`` resources it owns) goes to FastAPI.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vbauth.api.errors import ApiError, envelope, response_for
+from vbauth.api.middleware import accept_request_id, too_large
+from vbauth.logs import redact_query
+from vbauth.services.errors import ServiceError
+
+access_log = logging.getLogger("vbauth.access")
+log = logging.getLogger("vbauth.api")
+
+HotHandler = Callable[[Scope, Receive, Send], Awaitable[None]]
+PONG = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"4")],
+}
+API_PREFIX = "/v1.0/"
+VERIFY_PREFIX = "/auth/verify"
+
+
+class Front:
+    """Request id, body limit and access log, around everything (``inner``: a ``Dispatch``)."""
+
+    def __init__(self, inner: ASGIApp, *, max_body_bytes: int) -> None:
+        self.inner = inner
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await self.inner(scope, receive, send)  # lifespan
+            return
+        request_id, declared = _read_headers(scope["headers"])
+        scope.setdefault("state", {})["request_id"] = request_id
+        id_header = (b"x-request-id", request_id.encode())
+        started, status = time.perf_counter(), 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            kind = message["type"]
+            if kind == "http.response.start" or kind == "websocket.http.response.start":
+                status = message["status"]
+                # Ours replaces any other (an upstream's, say): one id per answer.
+                headers = [
+                    pair
+                    for pair in message.get("headers", ())
+                    if pair[0].lower() != b"x-request-id"
+                ]
+                headers.append(id_header)
+                message["headers"] = headers
+            elif kind == "websocket.accept":
+                status = 101
+            await send(message)
+
+        try:
+            if kind != "http":
+                await self.inner(scope, receive, send_with_id)
+            elif declared is None or declared > self.max_body_bytes:
+                await too_large(scope, send_with_id)
+            else:
+                limited = _limited(receive, self.max_body_bytes, answering=lambda: status != 0)
+                await self.inner(scope, limited, send_with_id)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                _log_access(scope, status, started, request_id)
+
+
+class Dispatch:
+    """Who answers: the hot handlers directly, or FastAPI (``api``) for vbauth's own API.
+
+    ``own_segments`` are the first segments under ``/v1.0/`` that vbauth's own API serves
+    (``me``, ``agents``, ...); any other ``/v1.0/`` path belongs to the gateway.
+    """
+
+    def __init__(
+        self,
+        api: ASGIApp,
+        *,
+        verify: HotHandler,
+        gateway: HotHandler,
+        own_segments: frozenset[str],
+    ) -> None:
+        self.api = api
+        self.verify = verify
+        self.gateway = gateway
+        self.own_segments = own_segments
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http":
+            await self.api(scope, receive, send)
+        elif path == "/ping" and scope["method"] in ("GET", "HEAD"):
+            await send(PONG)
+            await send({"type": "http.response.body", "body": b"pong"})
+        elif path.startswith(VERIFY_PREFIX):
+            await _answer_errors(self.verify, scope, receive, send)
+        elif path.startswith(API_PREFIX) and not self._owned(path):
+            await _answer_errors(self.gateway, scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+    def _owned(self, path: str) -> bool:
+        segment = path[len(API_PREFIX) :].partition("/")[0]
+        return segment in self.own_segments
+
+
+def _read_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, int | None]:
+    """The request id to use, and the declared body length (``None`` when it is malformed)."""
+    inbound, declared = None, b"0"
+    for name, value in headers:
+        if name == b"x-request-id" and inbound is None:
+            inbound = value.decode("latin-1")
+        elif name == b"content-length":
+            declared = value
+    return accept_request_id(inbound), int(declared) if declared.isdigit() else None
+
+
+def _limited(receive: Receive, max_bytes: int, *, answering: Callable[[], bool]) -> Receive:
+    """A receive that refuses a streamed body once it passes ``max_bytes``."""
+    received = 0
+
+    async def counting_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > max_bytes:
+            if answering():
+                # Too late for a 413 (a streamed gateway response has begun): the body
+                # simply ends here, as if the client had gone.
+                return {"type": "http.disconnect"}
+            # Raised inside whatever reads the body: FastAPI's handlers and _answer_errors
+            # both turn it into the 413 envelope.
+            raise HTTPException(413)
+        return message
+
+    return counting_receive
+
+
+async def _answer_errors(handler: HotHandler, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run a hot handler; its errors become the envelope, as FastAPI's handlers make them."""
+    started = False
+
+    async def noting_send(message: Message) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await handler(scope, receive, noting_send)
+    except (ServiceError, ApiError) as error:
+        if started:
+            raise
+        await response_for(Request(scope), error)(scope, receive, send)
+    except HTTPException as error:
+        if started or error.status_code != 413:
+            raise
+        await too_large(scope, send)
+    except Exception:
+        log.exception("unhandled error in request %s", scope["state"]["request_id"])
+        if not started:
+            response = envelope(Request(scope), 500, "INTERNAL", "An internal error occurred.")
+            await response(scope, receive, send)
+
+
+def _log_access(scope: Scope, status: int, started: float, request_id: str) -> None:
+    query = scope.get("query_string", b"")
+    shown = redact_query(query.decode("latin-1")) if query else ""
+    access_log.info(
+        "%s %s%s %s %.1fms %s",
+        scope.get("method", "WS"),
+        # Raw, as sent: a decoded %0a could forge a log line.
+        scope.get("raw_path", b"").decode("latin-1") or scope["path"],
+        f"?{shown}" if shown else "",
+        status or 500,
+        (time.perf_counter() - started) * 1000,
+        request_id,
+    )
