@@ -28,6 +28,7 @@ from vbauth.api.errors import install_error_handlers
 from vbauth.api.front import API_PREFIX, Dispatch, Front
 from vbauth.api.gateway import HotRoutes
 from vbauth.api.middleware import JsonBodyMiddleware
+from vbauth.logs import lean_log_records
 from vbauth.runtime import Runtime
 from vbauth.settings import Settings, get_settings
 
@@ -114,4 +115,5 @@ def own_segments() -> frozenset[str]:
 
 def make_app() -> FastAPI:
     """The factory uvicorn calls (``vbauth serve``): settings from the environment."""
+    lean_log_records()
     return create_app()

@@ -11,6 +11,7 @@ from typing import TextIO
 from urllib.parse import unquote_plus
 
 CREDENTIAL_NAMES = frozenset({"token", "accesskey"})
+ACCESS_LOGGER = "vbauth.access"  # one line per request, written already redacted
 CREDENTIAL_PREFIX_LENGTH = 11  # as much of a credential as may be shown: "vb_" + 8, say
 # A query string inside a log line: from "?" to the next whitespace (quotes may be inside it).
 _QUERY_IN_TEXT = re.compile(r"\?(\S+)")
@@ -70,17 +71,40 @@ class BackgroundStreamHandler(logging.Handler):
         self._queue.put(record)
 
     def _write_all(self) -> None:
-        while (record := self._queue.get()) is not None:
-            try:
-                self._redact.filter(record)
-                self._stream.write(self.format(record) + "\n")
-                if self._queue.empty():
-                    self._stream.flush()
-            except Exception:  # a log line must never take the writer down
-                self.handleError(record)
+        """Take every record waiting, write them in one go, flush once; until ``None`` comes."""
+        while True:
+            batch = [self._queue.get()]
+            while not self._queue.empty() and len(batch) < 1000:
+                batch.append(self._queue.get())
+            lines = []
+            for record in batch:
+                if record is None:
+                    continue
+                try:
+                    if not record.name.startswith(ACCESS_LOGGER):  # access lines come redacted
+                        self._redact.filter(record)
+                    lines.append(self.format(record) + "\n")
+                except Exception:  # a log line must never take the writer down
+                    self.handleError(record)
+            self._stream.write("".join(lines))
+            self._stream.flush()
+            if None in batch:
+                return
 
     def close(self) -> None:
         if self._writer.is_alive():
             self._queue.put(None)
             self._writer.join(timeout=5)
         super().close()
+
+
+def lean_log_records() -> None:
+    """Stop ``logging`` collecting what vbauth's formats never show (the logging HOWTO's
+    "Optimization" switches): the caller's frame, thread, process and multiprocessing names.
+
+    Finding the caller alone walks the stack on every record; the server logs a line per request.
+    """
+    logging._srcfile = None  # the documented switch
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False

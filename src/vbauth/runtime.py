@@ -24,7 +24,7 @@ from vbauth.demo import create_demo_app
 from vbauth.events.bus import Bus, LocalBus, RedisBus
 from vbauth.events.hub import Hub
 from vbauth.events.model import Event
-from vbauth.gateway.identity_header import derive_upstream_secret, upstream_keys
+from vbauth.gateway.identity_header import IdentitySigner, derive_upstream_secret, upstream_keys
 from vbauth.gateway.policies import RouteTable
 from vbauth.gateway.proxy import Upstreams
 from vbauth.mailer import Mailer, SmtpServer
@@ -54,6 +54,7 @@ class Runtime:
     routes: RouteTable
     upstream_secret: str
     upstream_keys: KeyRing
+    identity_signer: IdentitySigner
     upstreams: Upstreams
     hub: Hub
     bus: Bus
@@ -103,6 +104,7 @@ class Runtime:
             RouteTable.load(settings.routes_file),
             upstream_secret,
             identity_keys,
+            IdentitySigner(identity_keys),
             upstreams,
             hub,
             LocalBus(hub),

@@ -19,10 +19,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vbauth.api.errors import ApiError, envelope, response_for
 from vbauth.api.middleware import accept_request_id, too_large
-from vbauth.logs import redact_query
+from vbauth.logs import ACCESS_LOGGER, redact_query
 from vbauth.services.errors import ServiceError
 
-access_log = logging.getLogger("vbauth.access")
+access_log = logging.getLogger(ACCESS_LOGGER)
 log = logging.getLogger("vbauth.api")
 
 HotHandler = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -33,6 +33,7 @@ PONG = {
 }
 API_PREFIX = "/v1.0/"
 VERIFY_PREFIX = "/auth/verify"
+ANSWERING = "vbauth.answering"  # in scope: has the answer begun? (too late for an error then)
 
 
 class Front:
@@ -75,7 +76,8 @@ class Front:
             elif declared is None or declared > self.max_body_bytes:
                 await too_large(scope, send_with_id)
             else:
-                limited = _limited(receive, self.max_body_bytes, answering=lambda: status != 0)
+                answering = scope[ANSWERING] = lambda: status != 0
+                limited = _limited(receive, self.max_body_bytes, answering=answering)
                 await self.inner(scope, limited, send_with_id)
         finally:
             if access_log.isEnabledFor(logging.INFO):
@@ -155,26 +157,19 @@ def _limited(receive: Receive, max_bytes: int, *, answering: Callable[[], bool])
 
 async def _answer_errors(handler: HotHandler, scope: Scope, receive: Receive, send: Send) -> None:
     """Run a hot handler; its errors become the envelope, as FastAPI's handlers make them."""
-    started = False
-
-    async def noting_send(message: Message) -> None:
-        nonlocal started
-        started = started or message["type"] == "http.response.start"
-        await send(message)
-
     try:
-        await handler(scope, receive, noting_send)
+        await handler(scope, receive, send)
     except (ServiceError, ApiError) as error:
-        if started:
+        if scope[ANSWERING]():
             raise
         await response_for(Request(scope), error)(scope, receive, send)
     except HTTPException as error:
-        if started or error.status_code != 413:
+        if scope[ANSWERING]() or error.status_code != 413:
             raise
         await too_large(scope, send)
     except Exception:
         log.exception("unhandled error in request %s", scope["state"]["request_id"])
-        if not started:
+        if not scope[ANSWERING]():
             response = envelope(Request(scope), 500, "INTERNAL", "An internal error occurred.")
             await response(scope, receive, send)
 

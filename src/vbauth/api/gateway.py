@@ -16,7 +16,6 @@ from starlette.types import Receive, Scope, Send
 from vbauth.api.deps import client_ip, identify
 from vbauth.api.errors import ApiError
 from vbauth.api.front import VERIFY_PREFIX
-from vbauth.gateway.identity_header import identity_headers
 from vbauth.gateway.policies import UnsafePath, decoded_path
 from vbauth.gateway.proxy import forwarded_headers
 from vbauth.runtime import Runtime
@@ -42,7 +41,7 @@ class HotRoutes:
         identity = await identify(runtime, request.headers, request.cookies, request.query_params)
         policy.authorize(identity)
         request_id = scope["state"]["request_id"]
-        signed = identity_headers(runtime.upstream_keys, identity, request_id)
+        signed = runtime.identity_signer.headers(identity, request_id)
         headers = forwarded_headers(
             request, signed, client_ip(request, runtime.trusted_networks), request_id
         )
@@ -74,19 +73,9 @@ class HotRoutes:
             dict(parse_qsl(query, keep_blank_values=True)) if query else {},
         )
         policy.authorize(identity)
-        signed = identity_headers(
-            self.runtime.upstream_keys, identity, scope["state"]["request_id"]
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-length", b"0"),
-                    *((name.encode(), value.encode()) for name, value in signed.items()),
-                ],
-            }
-        )
+        signed = self.runtime.identity_signer.raw_headers(identity, scope["state"]["request_id"])
+        signed.append((b"content-length", b"0"))
+        await send({"type": "http.response.start", "status": 200, "headers": signed})
         await send({"type": "http.response.body", "body": b""})
 
 

@@ -17,6 +17,7 @@ KINDS = frozenset({"agent", "accesskey", "direct"})
 # Decoded characters a path segment may not hold: they would change what the upstream sees
 # (";" starts path parameters, which Tomcat-style servers drop: "admin;x" would be "admin").
 UNSAFE_IN_SEGMENT = frozenset("/\\?#;\x00")
+_MAYBE_UNSAFE = frozenset("%\\?#;\x00")  # in a raw path: decoding could make it unsafe
 
 
 class UnsafePath(ValueError):
@@ -30,6 +31,8 @@ def decoded_path(raw_path: str) -> str:
     normalised it; ``%2F``, ``%2e%2e`` or a NUL do the same in other spellings. Such paths are
     refused rather than normalised, so what is checked is exactly what is forwarded.
     """
+    if not _MAYBE_UNSAFE & set(raw_path) and "/." not in raw_path:
+        return raw_path  # the common case: nothing encoded, no dot segment, nothing to check
     segments = [unquote(segment) for segment in raw_path.split("/")]
     for segment in segments:
         if segment in (".", "..") or UNSAFE_IN_SEGMENT & set(segment):

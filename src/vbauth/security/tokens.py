@@ -45,7 +45,11 @@ class SigningKey:
         Signing sits on the gateway's path (one identity header per request), so the header
         and the keyed HMAC state are made once; verifying stays with PyJWT (``KeyRing.read``).
         """
-        signing_input = self.encoded_header + b"." + _b64(_json(claims))
+        return self.sign_payload(_json(claims))
+
+    def sign_payload(self, payload: bytes) -> str:
+        """The compact JWS of a claims object already encoded as JSON."""
+        signing_input = self.encoded_header + b"." + _b64(payload)
         mac = self.mac.copy()
         mac.update(signing_input)
         return (signing_input + b"." + _b64(mac.digest())).decode()
