@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Executable, select
+from sqlalchemy import bindparam, select
 
 from vbauth import clock
-from vbauth.db import SessionFactory
 from vbauth.identity import AccesskeyIdentity, AgentIdentity, DirectIdentity, Identity
 from vbauth.models import AccessKey, Agent, Customer, Direct, LoginSession
+from vbauth.reads import AnySelect, HotReads, Row
 from vbauth.security.keys import PREFIX as KEY_PREFIX
 from vbauth.security.keys import hash_accesskey, looks_valid
 from vbauth.security.tokens import InvalidToken, KeyRing
@@ -119,13 +119,13 @@ class Authenticator:
         self,
         *,
         keys: KeyRing,
-        sessions: SessionFactory,
+        reads: HotReads,
         cache_ttl: float,
         unverified_ttl: float,
         direct_scopes: dict[str, list[str]],
     ) -> None:
         self._keys = keys
-        self._sessions = sessions
+        self._reads = reads
         self._cache_ttl = cache_ttl
         self._unverified_ttl = timedelta(seconds=unverified_ttl)
         self._direct_scopes = direct_scopes
@@ -219,86 +219,125 @@ class Authenticator:
     async def _load_login_identity(
         self, session_id: uuid.UUID, agent_id: uuid.UUID
     ) -> AgentIdentity:
-        query = (
-            select(LoginSession, Agent, Customer)
-            .join(Agent, Agent.id == LoginSession.agent_id)
-            .join(Customer, Customer.id == Agent.customer_id)
-            .where(LoginSession.id == session_id, LoginSession.agent_id == agent_id)
+        row = await self._first_row(
+            LOGIN_IDENTITY_QUERY, {"session_id": session_id, "agent_id": agent_id}
         )
-        login, agent, customer = await self._first_row(query)
-        if login.tm_revoke is not None or agent.tm_delete is not None:
+        if row["tm_revoke"] is not None or row["agent_tm_delete"] is not None:
             raise InvalidCredentials()
         return AgentIdentity(
-            agent_id=agent.id,
-            customer_id=customer.id,
-            session_id=login.id,
-            permission=agent.permission,
-            username=agent.username,
-            customer_status=customer.status,
-            deletion_scheduled=customer.tm_deletion_scheduled,
-            valid_until=self._valid_until(customer, login.tm_expire),
+            agent_id=row["agent_id"],
+            customer_id=row["customer_id"],
+            session_id=row["session_id"],
+            permission=row["permission"],
+            username=row["username"],
+            customer_status=row["customer_status"],
+            deletion_scheduled=row["customer_tm_deletion_scheduled"],
+            valid_until=self._valid_until(row, row["tm_expire"]),
         )
 
     async def _load_accesskey(self, digest: str) -> AccesskeyIdentity:
-        query = (
-            select(AccessKey, Customer)
-            .join(Customer, Customer.id == AccessKey.customer_id)
-            .where(AccessKey.token_hash == digest, AccessKey.tm_delete.is_(None))
-        )
-        key, customer = await self._first_row(query)
+        row = await self._first_row(ACCESSKEY_IDENTITY_QUERY, {"digest": digest})
         return AccesskeyIdentity(
-            accesskey_id=key.id,
-            customer_id=customer.id,
-            token_prefix=key.token_prefix,
-            customer_status=customer.status,
-            deletion_scheduled=customer.tm_deletion_scheduled,
-            valid_until=self._valid_until(customer, key.tm_expire),
+            accesskey_id=row["accesskey_id"],
+            customer_id=row["customer_id"],
+            token_prefix=row["token_prefix"],
+            customer_status=row["customer_status"],
+            deletion_scheduled=row["customer_tm_deletion_scheduled"],
+            valid_until=self._valid_until(row, row["tm_expire"]),
         )
 
     async def _load_direct(self, direct_id: uuid.UUID, generation: int) -> DirectIdentity:
-        query = (
-            select(Direct, Customer)
-            .join(Customer, Customer.id == Direct.customer_id)
-            .where(
-                Direct.id == direct_id, Direct.generation == generation, Direct.tm_delete.is_(None)
-            )
+        row = await self._first_row(
+            DIRECT_IDENTITY_QUERY, {"direct_id": direct_id, "generation": generation}
         )
-        direct, customer = await self._first_row(query)
-        allowed = self._direct_scopes.get(direct.resource_type)
+        allowed = self._direct_scopes.get(row["resource_type"])
         if not allowed:
             raise InvalidCredentials()  # the type was unbooted by configuration since
         return DirectIdentity(
-            direct_id=direct.id,
-            customer_id=customer.id,
-            resource_type=direct.resource_type,
-            resource_id=direct.resource_id,
+            direct_id=row["direct_id"],
+            customer_id=row["customer_id"],
+            resource_type=row["resource_type"],
+            resource_id=row["resource_id"],
             allowed_resource_types=tuple(allowed),
-            customer_status=customer.status,
-            valid_until=self._valid_until(customer, None),
+            customer_status=row["customer_status"],
+            valid_until=self._valid_until(row, None),
         )
 
-    async def _first_row(self, query: Executable) -> tuple[Any, ...]:
-        """The credential's row, read outside the request's transaction; none means invalid."""
-        async with self._sessions() as db:
-            row = (await db.execute(query)).first()
+    async def _first_row(self, query: AnySelect, params: dict[str, Any]) -> Row:
+        """The credential's row, read outside any request transaction; none means invalid."""
+        row = await self._reads.first(query, params)
         if row is None:
             raise InvalidCredentials()
-        return tuple(row)
+        return row
 
-    def _valid_until(
-        self, customer: Customer, credential_expiry: datetime | None
-    ) -> datetime | None:
+    def _valid_until(self, row: Row, credential_expiry: datetime | None) -> datetime | None:
         """When a credential stops working: its own expiry, or its customer's end.
 
         A deleted or expired customer ends now. An unverified signup ends when its verification
         window closes, even if the expiry job has not run yet.
         """
-        if customer.tm_delete is not None or customer.status in DEAD_CUSTOMER_STATUSES:
+        if (
+            row["customer_tm_delete"] is not None
+            or row["customer_status"] in DEAD_CUSTOMER_STATUSES
+        ):
             raise InvalidCredentials()
-        if customer.status == "initial" and not customer.email_verified:
-            deadline = customer.tm_create + self._unverified_ttl
+        if row["customer_status"] == "initial" and not row["customer_email_verified"]:
+            deadline: datetime = row["customer_tm_create"] + self._unverified_ttl
             return deadline if credential_expiry is None else min(credential_expiry, deadline)
         return credential_expiry
+
+
+# What the credential's customer says about it; every identity query reads these.
+CUSTOMER_COLUMNS = (
+    Customer.id.label("customer_id"),
+    Customer.status.label("customer_status"),
+    Customer.email_verified.label("customer_email_verified"),
+    Customer.tm_create.label("customer_tm_create"),
+    Customer.tm_delete.label("customer_tm_delete"),
+    Customer.tm_deletion_scheduled.label("customer_tm_deletion_scheduled"),
+)
+LOGIN_IDENTITY_QUERY = (
+    select(
+        LoginSession.id.label("session_id"),
+        LoginSession.tm_expire,
+        LoginSession.tm_revoke,
+        Agent.id.label("agent_id"),
+        Agent.permission,
+        Agent.username,
+        Agent.tm_delete.label("agent_tm_delete"),
+        *CUSTOMER_COLUMNS,
+    )
+    .join(Agent, Agent.id == LoginSession.agent_id)
+    .join(Customer, Customer.id == Agent.customer_id)
+    .where(
+        LoginSession.id == bindparam("session_id"),
+        LoginSession.agent_id == bindparam("agent_id"),
+    )
+)
+ACCESSKEY_IDENTITY_QUERY = (
+    select(
+        AccessKey.id.label("accesskey_id"),
+        AccessKey.token_prefix,
+        AccessKey.tm_expire,
+        *CUSTOMER_COLUMNS,
+    )
+    .join(Customer, Customer.id == AccessKey.customer_id)
+    .where(AccessKey.token_hash == bindparam("digest"), AccessKey.tm_delete.is_(None))
+)
+DIRECT_IDENTITY_QUERY = (
+    select(
+        Direct.id.label("direct_id"),
+        Direct.resource_type,
+        Direct.resource_id,
+        *CUSTOMER_COLUMNS,
+    )
+    .join(Customer, Customer.id == Direct.customer_id)
+    .where(
+        Direct.id == bindparam("direct_id"),
+        Direct.generation == bindparam("generation"),
+        Direct.tm_delete.is_(None),
+    )
+)
 
 
 def refuse_frozen(identity: Identity) -> None:

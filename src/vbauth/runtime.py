@@ -28,6 +28,7 @@ from vbauth.gateway.identity_header import IdentitySigner, derive_upstream_secre
 from vbauth.gateway.policies import RouteTable
 from vbauth.gateway.proxy import Upstreams
 from vbauth.mailer import Mailer, SmtpServer
+from vbauth.reads import HotReads, hot_reads
 from vbauth.security.passwords import Passwords
 from vbauth.security.tokens import KeyRing
 from vbauth.services import accesskeys, accounts, events
@@ -46,6 +47,7 @@ class Runtime:
     engine: AsyncEngine
     read_sessions: SessionFactory
     write_sessions: SessionFactory
+    reads: HotReads
     keys: KeyRing
     passwords: Passwords
     authenticator: Authenticator
@@ -63,6 +65,7 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         engine = make_engine(settings.effective_database_url)
         readers, writers = make_sessionmakers(engine)
+        reads = hot_reads(settings.effective_database_url, readers)
         secret = load_jwt_secret(settings)
         keys = KeyRing(
             secret,
@@ -77,7 +80,7 @@ class Runtime:
         )
         authenticator = Authenticator(
             keys=keys,
-            sessions=readers,
+            reads=reads,
             cache_ttl=settings.identity_cache_ttl,
             unverified_ttl=settings.unverified_ttl,
             direct_scopes=settings.direct_scopes,
@@ -96,6 +99,7 @@ class Runtime:
             engine,
             readers,
             writers,
+            reads,
             keys,
             passwords,
             authenticator,
@@ -198,6 +202,7 @@ class Runtime:
         await self.bus.close()
         await self.upstreams.close()
         await self.flush_last_used()
+        await self.reads.close()
         await self.engine.dispose()
 
 

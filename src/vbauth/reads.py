@@ -1,0 +1,137 @@
+"""Point reads for the hot path, by the cheapest road each database offers.
+
+Authenticating an uncached credential, ``GET /v1.0/me`` and ``GET /v1.0/customer`` each read one
+row by an indexed key. Through the async ORM that costs a session, a transaction and, on SQLite,
+a hop to aiosqlite's thread for every statement: about a millisecond of CPU for a lookup the
+database does in microseconds. Queries stay SQLAlchemy Core statements (the models remain the one
+truth about the schema); only the road differs:
+
+- SQLite: a plain ``sqlite3`` connection in autocommit, read on the event loop. An indexed read
+  takes tens of microseconds, less than handing it to a thread; under WAL a reader never waits
+  for a writer, and a short busy timeout bounds the rare wait on a checkpoint.
+- PostgreSQL: asyncpg's own pool with the statement compiled once to ``$n`` SQL and prepared per
+  connection (asyncpg caches it). No ORM, no greenlet, no pre-ping per checkout: a connection
+  that died is replaced by the pool, and the read is tried once more.
+
+Writes, and every other read, keep going through the ORM sessions of ``Runtime.transaction``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Mapping
+from typing import Any, Protocol, cast
+
+import asyncpg
+from sqlalchemy import Select, create_engine, make_url
+from sqlalchemy.dialects.postgresql import asyncpg as postgres_asyncpg
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import StaticPool
+
+from vbauth.db import SessionFactory
+
+Row = Mapping[str, Any]
+AnySelect = Select[*tuple[Any, ...]]
+SQLITE_BUSY_TIMEOUT_MS = 200  # the loop waits at most this long on a checkpoint, then falls back
+
+
+class HotReads(Protocol):
+    async def first(self, query: AnySelect, params: Mapping[str, Any]) -> Row | None:
+        """The first row of ``query`` with these bound parameters, or ``None``."""
+
+    async def close(self) -> None: ...
+
+
+def hot_reads(url: str, fallback: SessionFactory) -> HotReads:
+    if url.startswith("sqlite"):
+        return SqliteReads(url, fallback)
+    return PostgresReads(url)
+
+
+class SqliteReads:
+    def __init__(self, url: str, fallback: SessionFactory) -> None:
+        sync_url = make_url(url).set(drivername="sqlite")
+        self._engine = create_engine(
+            sync_url,
+            poolclass=StaticPool,  # one connection, only ever used from the event loop's thread
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            isolation_level="AUTOCOMMIT",  # each SELECT its own snapshot, released at once
+        )
+        self._connection: Connection | None = None
+        self._fallback = fallback
+
+    async def first(self, query: AnySelect, params: Mapping[str, Any]) -> Row | None:
+        try:
+            return self._read(query, params)
+        except (OperationalError, sqlite3.OperationalError):
+            # Busy past the short timeout (a checkpoint), or the file went away and came back:
+            # read this one through the async engine, which waits without blocking the loop.
+            self._reset()
+            async with self._fallback() as session:
+                row = (await session.execute(query, dict(params))).mappings().first()
+            return cast(Row | None, row)
+
+    def _read(self, query: AnySelect, params: Mapping[str, Any]) -> Row | None:
+        if self._connection is None:
+            self._connection = self._engine.connect()
+        return cast(Row | None, self._connection.execute(query, params).mappings().first())
+
+    def _reset(self) -> None:
+        if self._connection is not None:
+            self._connection.invalidate()
+            self._connection = None
+
+    async def close(self) -> None:
+        self._reset()
+        self._engine.dispose()
+
+
+class PostgresReads:
+    POOL_SIZE = 10
+
+    def __init__(self, url: str) -> None:
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+        self._dialect = postgres_asyncpg.dialect()  # type: ignore[no-untyped-call]
+        self._compiled: dict[AnySelect, tuple[str, list[str]]] = {}
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    async def first(self, query: AnySelect, params: Mapping[str, Any]) -> Row | None:
+        sql, names = self._compiled.get(query) or self._compile(query)
+        arguments = [params[name] for name in names]
+        pool = self._pool or await self._open()
+        try:
+            record: Row | None = await pool.fetchrow(sql, *arguments)
+        except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError):
+            # A connection the server closed (restart, failover): the pool drops it; once more.
+            record = await pool.fetchrow(sql, *arguments)
+        return record
+
+    def _compile(self, query: AnySelect) -> tuple[str, list[str]]:
+        compiled = query.compile(dialect=self._dialect)
+        entry = self._compiled[query] = (compiled.string, list(compiled.positiontup or []))
+        return entry
+
+    async def _open(self) -> asyncpg.Pool:
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn, min_size=1, max_size=self.POOL_SIZE, init=_json_codecs
+                )
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+async def _json_codecs(connection: asyncpg.Connection) -> None:
+    """JSON columns as Python values, as SQLAlchemy reads them."""
+    for kind in ("json", "jsonb"):
+        await connection.set_type_codec(
+            kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
