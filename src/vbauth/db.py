@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, event, make_url
+from sqlalchemy import Label, MetaData, event, inspect, make_url
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -101,6 +101,15 @@ def mark_identity_changed(session: AsyncSession) -> None:
     would let a concurrent request re-cache the state that is being replaced.
     """
     session.info["identity_changed"] = True
+
+
+def columns_of(model: type[Base]) -> list[Label[Any]]:
+    """Every column of ``model``, labelled by its attribute name (``flags``, not ``metadata``),
+    for Core reads whose rows a response schema validates as if they were the ORM object."""
+    return [
+        getattr(model, attribute.key).label(attribute.key)
+        for attribute in inspect(model).column_attrs
+    ]
 
 
 def new_id() -> uuid.UUID:

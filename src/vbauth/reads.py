@@ -104,11 +104,11 @@ class PostgresReads:
         arguments = [params[name] for name in names]
         pool = self._pool or await self._open()
         try:
-            record: Row | None = await pool.fetchrow(sql, *arguments)
+            record = await pool.fetchrow(sql, *arguments)
         except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError):
             # A connection the server closed (restart, failover): the pool drops it; once more.
             record = await pool.fetchrow(sql, *arguments)
-        return record
+        return None if record is None else dict(record.items())
 
     def _compile(self, query: AnySelect) -> tuple[str, list[str]]:
         compiled = query.compile(dialect=self._dialect)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from vbauth.api.deps import CurrentIdentity, RuntimeDep, SessionDep
+from vbauth.api.responses import json_of
 from vbauth.schemas import CustomerSelfOut, CustomerUpdate
 from vbauth.services import customers
 
 router = APIRouter(prefix="/v1.0", tags=["customer"])
 
 
-@router.get("/customer")
-async def get_customer(me: CurrentIdentity, session: SessionDep) -> CustomerSelfOut:
+@router.get("/customer", response_model=CustomerSelfOut)
+async def get_customer(me: CurrentIdentity, runtime: RuntimeDep) -> Response:
     """The caller's customer, with its webhook secret; admins and managers."""
-    customer = await customers.get_own(session, by=me)
-    return CustomerSelfOut.model_validate(customer)
+    return json_of(CustomerSelfOut.model_validate(await customers.read_own(runtime.reads, by=me)))
 
 
 @router.put("/customer")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from vbauth.api.deps import CurrentAgent, SessionDep
+from vbauth.api.deps import CurrentAgent, RuntimeDep
+from vbauth.api.responses import json_of
 from vbauth.schemas import AgentOut
 from vbauth.services import agents
 
 router = APIRouter(prefix="/v1.0", tags=["me"])
 
 
-@router.get("/me")
-async def get_me(me: CurrentAgent, session: SessionDep) -> AgentOut:
+@router.get("/me", response_model=AgentOut)
+async def get_me(me: CurrentAgent, runtime: RuntimeDep) -> Response:
     """The caller's own agent record; agents only."""
-    agent = await agents.get(session, by=me, agent_id=me.agent_id)
-    return AgentOut.model_validate(agent)
+    return json_of(AgentOut.model_validate(await agents.read_own(runtime.reads, by=me)))

@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth import clock
-from vbauth.db import mark_identity_changed
+from vbauth.db import columns_of, mark_identity_changed
 from vbauth.identity import Identity
 from vbauth.models import Agent, Customer, LoginSession
 from vbauth.permissions import ADMIN_OR_MANAGER, MAX_PERMISSION, Permission, is_admin_level
+from vbauth.reads import HotReads, Row
 from vbauth.security.passwords import Passwords, password_problem
 from vbauth.services import events, one_time
 from vbauth.services.changes import apply_changes
@@ -101,6 +102,19 @@ async def get(session: AsyncSession, *, by: Identity, agent_id: uuid.UUID) -> Ag
     if agent.id != by.agent_id:
         _require(by, agent.customer_id, ADMIN_OR_MANAGER)
     return agent
+
+
+async def read_own(reads: HotReads, *, by: Identity) -> Row:
+    """The caller's own agent row, read the cheap way (``GET /v1.0/me`` is a hot path)."""
+    row = await reads.first(AGENT_BY_ID, {"agent_id": by.agent_id})
+    if row is None:
+        raise NotFound(reason="AGENT_NOT_FOUND")
+    return row
+
+
+AGENT_BY_ID = select(*columns_of(Agent)).where(
+    Agent.id == bindparam("agent_id"), Agent.tm_delete.is_(None)
+)
 
 
 async def list_page(
