@@ -20,7 +20,9 @@ from vbauth.settings import Network
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are async even when they do not await: FastAPI runs a plain ``def`` dependency
+# in a worker thread, a hop that costs more than everything else a cheap request does.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -64,9 +66,9 @@ async def identify_credential(runtime: Runtime, credential: Credential) -> Ident
     return identity
 
 
-async def _customer_identity(request: Request, runtime: RuntimeDep) -> CustomerIdentity:
+async def _customer_identity(request: Request) -> CustomerIdentity:
     """vbauth's own endpoints serve agents and accesskeys; a direct token is refused here."""
-    identity = await authenticate(request, runtime)
+    identity = await authenticate(request, request.app.state.runtime)
     if isinstance(identity, DirectIdentity):
         raise PermissionDenied(
             "Direct tokens cannot use this endpoint.", reason="DIRECT_ACCESS_NOT_SUPPORTED"
@@ -77,7 +79,10 @@ async def _customer_identity(request: Request, runtime: RuntimeDep) -> CustomerI
 CurrentIdentity = Annotated[CustomerIdentity, Depends(_customer_identity)]
 
 
-async def _agent(identity: CurrentIdentity) -> AgentIdentity:
+async def _agent(request: Request) -> AgentIdentity:
+    # Not a sub-dependency of CurrentIdentity: each level of FastAPI's solving costs as much as
+    # the authentication itself.
+    identity = await _customer_identity(request)
     if not isinstance(identity, AgentIdentity):
         raise PermissionDenied(
             "This endpoint requires agent authentication.", reason="AGENT_AUTH_REQUIRED"

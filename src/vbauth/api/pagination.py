@@ -11,7 +11,7 @@ from vbauth.clock import parse_timestamp
 from vbauth.services.pages import Page
 
 
-def _page(
+async def _page(  # async: FastAPI would run a plain def in a thread
     page_size: Annotated[int | None, Query()] = None,
     page_token: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page:
