@@ -44,15 +44,15 @@ async def main(settings: Settings) -> None:
         await customers.create(
             session, by=None, passwords=runtime.passwords, email=EMAIL, admin_password=PASSWORD
         )
-    async with runtime.transaction() as session:
-        result = await logins.login(
-            session,
-            passwords=runtime.passwords,
-            keys=runtime.keys,
-            username=EMAIL,
-            password=PASSWORD,
-            ttl=3600,
-        )
+    result = await logins.login(
+        runtime.reads,
+        runtime.transaction,
+        passwords=runtime.passwords,
+        keys=runtime.keys,
+        username=EMAIL,
+        password=PASSWORD,
+        ttl=3600,
+    )
     token = result.token.token
     credential = Credential("token", token, "header")
     secret = settings.jwt_secret.get_secret_value()  # type: ignore[union-attr]

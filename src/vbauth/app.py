@@ -24,6 +24,7 @@ from vbauth.api import (
     me,
     ws,
 )
+from vbauth.api.cached_reads import CACHED_READS
 from vbauth.api.errors import install_error_handlers
 from vbauth.api.front import API_PREFIX, Dispatch, Front
 from vbauth.api.gateway import HotRoutes
@@ -89,7 +90,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(JsonBodyMiddleware)
     hot = HotRoutes(runtime)
     inner: ASGIApp = Dispatch(
-        app.serve_api, verify=hot.verify, gateway=hot.gateway, own_segments=own_segments()
+        app.serve_api,
+        verify=hot.verify,
+        gateway=hot.gateway,
+        cached=hot.cached,
+        cached_paths=frozenset(CACHED_READS),
+        own_segments=own_segments(),
     )
     origins = runtime.settings.cors_origins
     if origins:

@@ -8,7 +8,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -17,11 +17,11 @@ import anyio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.types import ASGIApp
 
-from vbauth.authn import Authenticator
+from vbauth.authn import Authenticator, TtlCache
 from vbauth.background import every
 from vbauth.db import SessionFactory, make_engine, make_sessionmakers
 from vbauth.demo import create_demo_app
-from vbauth.events.bus import Bus, LocalBus, RedisBus
+from vbauth.events.bus import Bus, Invalidation, LocalBus, RedisBus
 from vbauth.events.hub import Hub
 from vbauth.events.model import Event
 from vbauth.gateway.identity_header import IdentitySigner, derive_upstream_secret, upstream_keys
@@ -60,6 +60,9 @@ class Runtime:
     upstreams: Upstreams
     hub: Hub
     bus: Bus
+    # Response bodies of hot reads, by ("me", agent id) or ("customer", customer id), for the
+    # identity cache's TTL; every write transaction clears them (see transaction()).
+    records: TtlCache = field(default_factory=TtlCache)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -77,6 +80,8 @@ class Runtime:
             memory_kib=settings.argon2_memory_kib,
             time_cost=settings.argon2_time_cost,
             parallelism=settings.argon2_parallelism,
+            concurrency=settings.hash_concurrency,
+            queue=settings.hash_queue,
         )
         authenticator = Authenticator(
             keys=keys,
@@ -114,7 +119,7 @@ class Runtime:
             LocalBus(hub),
         )
         if settings.redis_url:
-            runtime.bus = RedisBus(settings.redis_url, hub, runtime.identities_changed)
+            runtime.bus = RedisBus(settings.redis_url, hub, runtime.remote_invalidation)
         # The demo upstream is served in process and publishes its events straight in.
         local_apps["demo"] = create_demo_app(identity_keys, publish=runtime.publish_upstream_event)
         return runtime
@@ -130,6 +135,11 @@ class Runtime:
         async with factory() as session:
             async with session.begin():
                 yield session
+            if write:
+                # Cached response bodies (GET /v1.0/me, /v1.0/customer) may show a row this
+                # transaction changed: drop them here and on every other instance.
+                self.records.invalidate()
+                await self.bus.announce_invalidation("records")
             if session.info.pop("identity_changed", False):
                 self.identities_changed()
                 await self.bus.announce_invalidation()
@@ -141,7 +151,15 @@ class Runtime:
     def identities_changed(self) -> None:
         """Forget cached identities and look at every open socket again."""
         self.authenticator.identity_cache.invalidate()
+        self.records.invalidate()
         self.hub.request_recheck()
+
+    def remote_invalidation(self, what: Invalidation) -> None:
+        """Another instance committed a change: forget what it may have made stale."""
+        if what == "records":
+            self.records.invalidate()
+        else:
+            self.identities_changed()
 
     async def binding_of(
         self, customer_id: uuid.UUID, resource_type: str, object_id: str

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=19456, ge=8)
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_parallelism: int = Field(default=1, ge=1)
+    # Hashes running at once (default: one per core) and waiting beyond those; past both, 503.
+    hash_concurrency: int | None = Field(default=None, ge=1)
+    hash_queue: int = Field(default=64, ge=0)
 
     identity_cache_ttl: float = Field(default=2.0, ge=0)
     unverified_ttl: int = Field(default=3600, gt=0)  # a signup must verify its email within this

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import jwt
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import BASE_URL, make_settings
 from tests.factories import PASSWORD, assert_error, make_agent, make_customer
 from vbauth import clock
+from vbauth.app import create_app
 from vbauth.models import Agent, LoginSession
 from vbauth.runtime import Runtime
 from vbauth.security.passwords import Passwords
@@ -225,3 +229,65 @@ async def test_the_body_is_json_whatever_the_content_type(
         headers = {"Content-Type": content_type} if content_type else {}
         response = await client.post("/auth/login", content=body, headers=headers)
         assert response.status_code == 200, (content_type, response.text)
+
+
+async def test_a_password_changed_during_the_check_opens_no_session(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    # The password is checked outside any transaction (a write lock must not wait on argon2);
+    # the session is then opened only if the hash that was checked is still the agent's.
+    tenant = await make_customer(runtime)
+    real_verify = runtime.passwords.verify
+
+    async def verify_then_change(stored_hash, password):  # type: ignore[no-untyped-def]
+        result = await real_verify(stored_hash, password)
+        async with runtime.transaction() as session:
+            agent = await session.get(Agent, tenant.admin.id)
+            assert agent is not None
+            agent.password_hash = await runtime.passwords.hash("a brand new password")
+        return result
+
+    runtime.passwords.verify = verify_then_change  # type: ignore[method-assign]
+    try:
+        response = await client.post(
+            "/auth/login", json={"username": tenant.admin.username, "password": PASSWORD}
+        )
+    finally:
+        del runtime.passwords.verify
+    assert_error(response, 401, "INVALID_CREDENTIALS")
+    async with runtime.transaction(write=False) as session:
+        opened = await session.scalar(
+            select(LoginSession.id).where(LoginSession.agent_id == tenant.admin.id)
+        )
+    assert opened is None
+
+
+async def test_logins_past_the_hashing_bound_get_503_with_retry_after(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    own = Runtime.build(
+        make_settings(
+            str(runtime.settings.effective_database_url),
+            tmp_path,
+            argon2_memory_kib=8192,
+            argon2_time_cost=40,  # a few hundred ms a login: long enough to overlap
+            hash_concurrency=1,
+            hash_queue=0,
+        )
+    )
+    tenant = await make_customer(own)
+    body = {"username": tenant.admin.username, "password": PASSWORD}
+    transport = httpx.ASGITransport(app=create_app(runtime=own))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+            first = asyncio.ensure_future(http.post("/auth/login", json=body))
+            for _ in range(5000):  # until the first login holds the only slot
+                if own.passwords.in_flight or first.done():
+                    break
+                await asyncio.sleep(0.001)
+            busy = await http.post("/auth/login", json=body)
+            assert (await first).status_code == 200
+    finally:
+        await own.close()
+    assert_error(busy, 503, "SERVICE_BUSY")
+    assert busy.headers["retry-after"] == "1"

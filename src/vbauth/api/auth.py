@@ -15,12 +15,13 @@ TOKEN_COOKIE = "token"
 
 @router.post("/login")
 async def login(
-    body: LoginIn, request: Request, response: Response, session: SessionDep, runtime: RuntimeDep
+    body: LoginIn, request: Request, response: Response, runtime: RuntimeDep
 ) -> LoginOut:
     """Exchange a username and password for a login token (also set as the ``token`` cookie)."""
     settings = runtime.settings
     result = await logins.login(
-        session,
+        runtime.reads,
+        runtime.transaction,
         passwords=runtime.passwords,
         keys=runtime.keys,
         username=body.username,

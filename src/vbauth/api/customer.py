@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from vbauth.api.cached_reads import customer_key
 from vbauth.api.deps import CurrentIdentity, RuntimeDep, SessionDep
-from vbauth.api.responses import json_of
+from vbauth.api.responses import json_of, remember
 from vbauth.schemas import CustomerSelfOut, CustomerUpdate
 from vbauth.services import customers
 
@@ -15,7 +16,11 @@ router = APIRouter(prefix="/v1.0", tags=["customer"])
 @router.get("/customer", response_model=CustomerSelfOut)
 async def get_customer(me: CurrentIdentity, runtime: RuntimeDep) -> Response:
     """The caller's customer, with its webhook secret; admins and managers."""
-    return json_of(CustomerSelfOut.model_validate(await customers.read_own(runtime.reads, by=me)))
+    generation = runtime.records.generation
+    row = await customers.read_own(runtime.reads, by=me)
+    response = json_of(CustomerSelfOut.model_validate(row))
+    remember(runtime, customer_key(me), response, generation)
+    return response
 
 
 @router.put("/customer")

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.routing import Match
 
+from vbauth.security.passwords import HashingBusy
 from vbauth.services import errors as service_errors
 
 log = logging.getLogger("vbauth.api")
@@ -202,6 +203,16 @@ def _allowed_methods(request: Request) -> set[str]:
     return allowed
 
 
+async def _hashing_busy(request: Request, exc: HashingBusy) -> JSONResponse:
+    return envelope(
+        request,
+        503,
+        "SERVICE_BUSY",
+        "Too many password checks are in progress; try again shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     # The trace goes to the server log with the request id; the client gets only the id.
     log.error("unhandled error in request %s", request_id_of(request), exc_info=exc)
@@ -215,4 +226,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HashingBusy, _hashing_busy)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)

@@ -26,6 +26,7 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 log = logging.getLogger("vbauth.api")
 
 HotHandler = Callable[[Scope, Receive, Send], Awaitable[None]]
+CachedHandler = Callable[[Scope, Send], Awaitable[bool]]  # False: not answered, ask the API
 PONG = {
     "type": "http.response.start",
     "status": 200,
@@ -87,6 +88,8 @@ class Front:
 class Dispatch:
     """Who answers: the hot handlers directly, or FastAPI (``api``) for vbauth's own API.
 
+    ``cached_paths`` are GET routes of the API whose answer ``cached`` may give from the cache.
+
     ``own_segments`` are the first segments under ``/v1.0/`` that vbauth's own API serves
     (``me``, ``agents``, ...); any other ``/v1.0/`` path belongs to the gateway.
     """
@@ -97,11 +100,15 @@ class Dispatch:
         *,
         verify: HotHandler,
         gateway: HotHandler,
+        cached: CachedHandler,
+        cached_paths: frozenset[str],
         own_segments: frozenset[str],
     ) -> None:
         self.api = api
         self.verify = verify
         self.gateway = gateway
+        self.cached = cached
+        self.cached_paths = cached_paths
         self.own_segments = own_segments
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -111,6 +118,10 @@ class Dispatch:
         elif path == "/ping" and scope["method"] in ("GET", "HEAD"):
             await send(PONG)
             await send({"type": "http.response.body", "body": b"pong"})
+        elif path in self.cached_paths and scope["method"] == "GET":
+            # Served from the cache when it holds this caller's answer; else the route runs.
+            if not await self.cached(scope, send):
+                await self.api(scope, receive, send)
         elif path.startswith(VERIFY_PREFIX):
             await _answer_errors(self.verify, scope, receive, send)
         elif path.startswith(API_PREFIX) and not self._owned(path):

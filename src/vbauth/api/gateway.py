@@ -13,12 +13,14 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request, cookie_parser
 from starlette.types import Receive, Scope, Send
 
+from vbauth.api.cached_reads import CACHED_READS
 from vbauth.api.deps import client_ip, identify
 from vbauth.api.errors import ApiError
 from vbauth.api.front import VERIFY_PREFIX
 from vbauth.gateway.policies import UnsafePath, decoded_path
 from vbauth.gateway.proxy import forwarded_headers
 from vbauth.runtime import Runtime
+from vbauth.services.errors import ServiceError
 
 # Paths the reference mounts under /v1.0 by mistake (§1.9): point callers to the right one.
 UNPREFIXED_AUTH = "/v1.0/auth/"
@@ -47,6 +49,33 @@ class HotRoutes:
         )
         response = await runtime.upstreams.forward(request, policy, raw_path, headers)
         await response(scope, receive, send)
+
+    async def cached(self, scope: Scope, send: Send) -> bool:
+        """Answer a cached read (``api/cached_reads.py``) if its body is at hand for this caller.
+
+        Anything else (no credential, a refusal, nothing cached) returns False, and the route
+        itself runs: it alone words errors, and it fills the cache.
+        """
+        headers = _header_map(scope["headers"])
+        query = scope["query_string"].decode("latin-1")
+        cookie = headers.get("cookie")
+        try:
+            identity = await identify(
+                self.runtime,
+                headers,
+                cookie_parser(cookie) if cookie else {},
+                dict(parse_qsl(query, keep_blank_values=True)) if query else {},
+            )
+        except ServiceError:
+            return False
+        key = CACHED_READS[scope["path"]](identity)
+        body = self.runtime.records.get(key) if key is not None else None
+        if body is None:
+            return False
+        start = {"type": "http.response.start", "status": 200, "headers": _json_headers(body)}
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+        return True
 
     async def verify(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Forward-auth for an existing proxy: 200 with identity headers, or the 401/403 envelope.
@@ -77,6 +106,10 @@ class HotRoutes:
         signed.append((b"content-length", b"0"))
         await send({"type": "http.response.start", "status": 200, "headers": signed})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
 
 
 def _header_map(raw: list[tuple[bytes, bytes]]) -> Mapping[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from typing import Literal
 
 import anyio
 import redis.asyncio as redis
@@ -21,6 +22,9 @@ log = logging.getLogger("vbauth.events")
 
 EVENTS_CHANNEL = "vbauth:events"
 INVALIDATE_CHANNEL = "vbauth:invalidate"
+# "identities": who someone is changed (caches cleared, sockets re-checked); "records": some row
+# changed, so cached response bodies go (``Runtime.records``).
+Invalidation = Literal["identities", "records"]
 
 
 class LocalBus:
@@ -32,7 +36,7 @@ class LocalBus:
     async def publish(self, event: Event) -> None:
         self.hub.deliver(event)
 
-    async def announce_invalidation(self) -> None:
+    async def announce_invalidation(self, what: Invalidation = "identities") -> None:
         """Nobody else to tell."""
 
     async def run(self) -> None:
@@ -45,7 +49,9 @@ class LocalBus:
 class RedisBus:
     """Many processes: publish to Redis, and deliver what Redis hands back (ours included)."""
 
-    def __init__(self, url: str, hub: Hub, on_remote_invalidation: Callable[[], None]) -> None:
+    def __init__(
+        self, url: str, hub: Hub, on_remote_invalidation: Callable[[Invalidation], None]
+    ) -> None:
         self.hub = hub
         self._client = redis.from_url(url)
         self._on_remote_invalidation = on_remote_invalidation
@@ -62,9 +68,9 @@ class RedisBus:
             )
             self.hub.deliver(event)
 
-    async def announce_invalidation(self) -> None:
+    async def announce_invalidation(self, what: Invalidation = "identities") -> None:
         try:
-            await self._client.publish(INVALIDATE_CHANNEL, self._instance)
+            await self._client.publish(INVALIDATE_CHANNEL, f"{self._instance} {what}")
         except (redis.RedisError, OSError) as error:
             log.warning("could not announce an invalidation over Redis: %s", type(error).__name__)
 
@@ -86,8 +92,12 @@ class RedisBus:
                 channel = message["channel"].decode()
                 if channel == EVENTS_CHANNEL:
                     self._deliver(message["data"])
-                elif message["data"].decode() != self._instance:
-                    self._on_remote_invalidation()
+                else:
+                    instance, _, what = message["data"].decode().partition(" ")
+                    if instance != self._instance:
+                        self._on_remote_invalidation(
+                            "records" if what == "records" else "identities"
+                        )
 
     def _deliver(self, data: bytes) -> None:
         try:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth import clock
@@ -13,10 +16,13 @@ from vbauth.authn import DEAD_CUSTOMER_STATUSES, LOGIN_TOKEN_TYPE
 from vbauth.db import mark_identity_changed
 from vbauth.identity import Identity
 from vbauth.models import Agent, Customer, LoginSession
+from vbauth.reads import HotReads
 from vbauth.security.passwords import MAX_PASSWORD_LENGTH, Passwords
 from vbauth.security.tokens import IssuedToken, KeyRing
 from vbauth.services.errors import InvalidCredentials
 from vbauth.services.validation import normalize_username
+
+Transactions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +33,8 @@ class LoginResult:
 
 
 async def login(
-    session: AsyncSession,
+    reads: HotReads,
+    begin: Transactions,
     *,
     passwords: Passwords,
     keys: KeyRing,
@@ -37,13 +44,45 @@ async def login(
     client_ip: str = "",
     user_agent: str = "",
 ) -> LoginResult:
-    """Check the password (the same work whether or not the user exists) and open a session."""
-    agent = await _live_agent(session, normalize_username(username))
-    stored_hash = agent.password_hash if agent is not None else None
+    """Check the password (the same work whether or not the user exists) and open a session.
+
+    The password is checked before any transaction opens: on SQLite a write transaction holds
+    the database's one write lock, and 20 ms of argon2 inside it would let one login run at a
+    time. The session is then written only if the hash checked is still the agent's.
+    """
+    agent = await reads.first(AGENT_BY_USERNAME, {"username": normalize_username(username)})
+    stored_hash = agent["password_hash"] if agent is not None else None
     # Oversized passwords are refused only after the same work, so length is no oracle either.
     result = await passwords.verify(stored_hash, password[: MAX_PASSWORD_LENGTH + 1])
     if agent is None or not result.ok or len(password) > MAX_PASSWORD_LENGTH:
         raise InvalidCredentials()
+    async with begin() as session:
+        return await _open_session(
+            session,
+            keys=keys,
+            agent_id=agent["id"],
+            checked_hash=agent["password_hash"],
+            new_hash=result.new_hash,
+            ttl=ttl,
+            client_ip=client_ip,
+            user_agent=user_agent,
+        )
+
+
+async def _open_session(
+    session: AsyncSession,
+    *,
+    keys: KeyRing,
+    agent_id: uuid.UUID,
+    checked_hash: str,
+    new_hash: str | None,
+    ttl: int,
+    client_ip: str,
+    user_agent: str,
+) -> LoginResult:
+    agent = await session.get(Agent, agent_id)
+    if agent is None or agent.tm_delete is not None or agent.password_hash != checked_hash:
+        raise InvalidCredentials()  # deleted, or its password changed, while we were checking
     customer = await session.get(Customer, agent.customer_id)
     if (
         customer is None
@@ -51,8 +90,8 @@ async def login(
         or customer.status in DEAD_CUSTOMER_STATUSES
     ):
         raise InvalidCredentials()
-    if result.new_hash is not None:
-        agent.password_hash = result.new_hash  # parameters changed since this hash was made
+    if new_hash is not None:
+        agent.password_hash = new_hash  # parameters changed since this hash was made
     moment = clock.now()
     login_session = LoginSession(
         agent_id=agent.id,
@@ -74,6 +113,11 @@ async def login(
     return LoginResult(agent=agent, session=login_session, token=token)
 
 
+AGENT_BY_USERNAME = select(Agent.id, Agent.password_hash).where(
+    Agent.username == bindparam("username"), Agent.tm_delete.is_(None)
+)
+
+
 async def logout(session: AsyncSession, *, by: Identity) -> None:
     """End the caller's own login session; its token stops working at once."""
     login_session = await session.get(LoginSession, by.session_id)
@@ -81,8 +125,3 @@ async def logout(session: AsyncSession, *, by: Identity) -> None:
         login_session.tm_revoke = clock.now()
         mark_identity_changed(session)
         await session.flush()
-
-
-async def _live_agent(session: AsyncSession, username: str) -> Agent | None:
-    query = select(Agent).where(Agent.username == username, Agent.tm_delete.is_(None))
-    return (await session.scalars(query)).first()
