@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
-import httpx
-from starlette.background import BackgroundTask
+import aiohttp
+from multidict import CIMultiDict
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from yarl import URL
 
 from vbauth.api.errors import ApiError
 from vbauth.gateway.policies import RoutePolicy
@@ -97,80 +97,176 @@ def forwarded_headers(
 
 
 class Upstreams:
-    """One pooled HTTP client for every upstream; ``asgi://demo`` is served in process."""
+    """How requests reach upstreams: one pooled aiohttp session for http(s)://, and a direct
+    in-process call for ``asgi://`` apps (the demo).
+
+    aiohttp, not httpx: under 64 concurrent forwards httpx's connection pool spent over 2 ms of
+    CPU per request scanning its connections (bench: the gateway ran at a tenth of its upstream),
+    aiohttp about 85 µs.
+    """
 
     def __init__(
         self, *, timeout: float, connect_timeout: float, local_apps: Mapping[str, ASGIApp]
     ) -> None:
-        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout, sock_read=timeout
+        )
         self._local_apps = local_apps
-        self._clients: dict[str, httpx.AsyncClient] = {}
-
-    def client_for(self, upstream: str) -> httpx.AsyncClient:
-        key = upstream if upstream.startswith("asgi://") else "http"
-        if key not in self._clients:
-            self._clients[key] = self._make_client(upstream)
-        return self._clients[key]
-
-    def _make_client(self, upstream: str) -> httpx.AsyncClient:
-        if upstream.startswith("asgi://"):
-            app = self._local_apps[upstream.removeprefix("asgi://")]
-            return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), timeout=self._timeout)
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        return httpx.AsyncClient(timeout=self._timeout, limits=limits, follow_redirects=False)
+        self._session: aiohttp.ClientSession | None = None
 
     async def forward(
         self, request: Request, policy: RoutePolicy, raw_path: str, headers: list[tuple[str, str]]
-    ) -> StreamingResponse:
-        """Forward to ``raw_path``: the path exactly as the client sent it and the policy saw it."""
-        client = self.client_for(policy.upstream)
+    ) -> ASGIApp:
+        """Forward to ``raw_path``: the path exactly as the client sent it and the policy saw it.
+
+        Returns the answer to give the client (an ASGI app), or raises the 502/504 envelope.
+        """
         query = without_credentials(request.url.query)
-        url = policy.upstream + raw_path + (f"?{query}" if query else "")
+        if policy.upstream.startswith("asgi://"):
+            app = self._local_apps[policy.upstream.removeprefix("asgi://")]
+            return _InProcess(app, request, raw_path, query, headers)
+        url = URL(policy.upstream + raw_path + (f"?{query}" if query else ""), encoded=True)
         has_body = request.method not in ("GET", "HEAD") or "content-length" in request.headers
-        # A bare Request, not client.build_request: that would merge httpx's default headers
-        # (Accept-Encoding above all: the body is relayed raw, so an upstream must compress
-        # only if the client asked).
-        outgoing = httpx.Request(
-            request.method,
-            url,
-            # Bytes, as they came: header values may hold any latin-1 byte, not only ASCII.
-            headers=[(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers],
-            content=request.stream() if has_body else None,
-            extensions={"timeout": self._timeout.as_dict()},
-        )
         try:
-            answer = await client.send(outgoing, stream=True)
-        except httpx.TimeoutException as error:
+            answer = await self._client().request(
+                request.method,
+                url,
+                headers=_outgoing(headers),
+                data=request.stream() if has_body else None,
+                allow_redirects=False,
+                # Only what the client sent: the body is relayed raw, so an upstream must
+                # compress only if the client asked, and must see no header we made up.
+                skip_auto_headers=AUTO_HEADERS,
+            )
+        except (TimeoutError, aiohttp.ServerTimeoutError) as error:
             log.warning("upstream %s timed out: %s", policy.upstream, type(error).__name__)
             raise ApiError(
                 504, "UPSTREAM_TIMEOUT", "The upstream service did not answer in time."
             ) from error
-        except (httpx.TransportError, OSError) as error:
+        except (aiohttp.ClientError, OSError) as error:
             log.warning("upstream %s failed: %s", policy.upstream, type(error).__name__)
             raise ApiError(
                 502, "UPSTREAM_UNAVAILABLE", "The upstream service is unavailable."
             ) from error
-        response = StreamingResponse(
-            _relay(answer), status_code=answer.status_code, background=BackgroundTask(answer.aclose)
-        )
-        # Raw pairs keep repeated headers (Set-Cookie) and the upstream's own framing.
-        response.raw_headers = [
-            (name, value)
-            for name, value in answer.headers.raw
-            if name.decode("latin-1").lower() not in HOP_BY_HOP
-        ]
-        return response
+        return _Relay(answer)
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:  # made on first use, inside the running loop
+            connector = aiohttp.TCPConnector(limit=200, limit_per_host=0, ttl_dns_cache=60)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),  # a proxy keeps no cookies of its own
+            )
+        return self._session
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
-async def _relay(answer: httpx.Response):  # type: ignore[no-untyped-def]
-    """The upstream's body as it arrives; a failure mid-body ends the response early."""
-    try:
-        async for chunk in answer.aiter_raw():
-            yield chunk
-    except httpx.HTTPError as error:
-        log.warning("upstream body broke off: %s", type(error).__name__)
+# Headers aiohttp would add by itself; the upstream gets only what the client (and vbauth) sent.
+AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+
+
+def _outgoing(headers: list[tuple[str, str]]) -> CIMultiDict[str]:
+    """The headers as aiohttp will write them (UTF-8): a value that is not valid UTF-8 cannot go
+    out byte for byte, so it is refused rather than silently rewritten."""
+    outgoing: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers:
+        if not value.isascii():
+            try:
+                value = value.encode("latin-1").decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ApiError(
+                    400,
+                    "INVALID_HEADER",
+                    f'The value of the "{name}" header is neither ASCII nor UTF-8.',
+                ) from error
+        outgoing.add(name, value)
+    return outgoing
+
+
+class _Relay:
+    """The upstream's answer, relayed as it arrives; hop-by-hop headers stay behind."""
+
+    def __init__(self, answer: aiohttp.ClientResponse) -> None:
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = self.answer
+        try:
+            headers = [
+                (name, value)
+                for name, value in answer.raw_headers
+                if name.decode("latin-1").lower() not in HOP_BY_HOP
+            ]
+            await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+            try:
+                async for chunk in answer.content.iter_any():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except (aiohttp.ClientError, TimeoutError, OSError) as error:
+                # Too late for an envelope: the answer simply ends early.
+                log.warning("upstream body broke off: %s", type(error).__name__)
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            answer.release()
+
+
+class _InProcess:
+    """An upstream that is an ASGI app of this process: called directly, as a server would."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        request: Request,
+        raw_path: str,
+        query: str,
+        headers: list[tuple[str, str]],
+    ) -> None:
+        self.app = app
+        self.scope: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": request.method,
+            "scheme": "http",
+            "server": ("vbauth-upstream", 80),
+            "client": request.scope.get("client"),
+            "root_path": "",
+            "path": unquote(raw_path),
+            "raw_path": raw_path.encode("latin-1"),
+            "query_string": query.encode("latin-1"),
+            "headers": [
+                (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers
+            ],
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def relay(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message = {
+                    **message,
+                    "headers": [
+                        (name, value)
+                        for name, value in message.get("headers", [])
+                        if name.decode("latin-1").lower() not in HOP_BY_HOP
+                    ],
+                }
+            await send(message)
+
+        try:
+            await self.app(self.scope, receive, relay)
+        except Exception as error:
+            if started:
+                raise
+            log.warning("in-process upstream failed: %s", type(error).__name__)
+            raise ApiError(
+                502, "UPSTREAM_UNAVAILABLE", "The upstream service is unavailable."
+            ) from error
