@@ -1,5 +1,5 @@
 # The two commands of the README, and the steps behind them.
-.PHONY: run test check install
+.PHONY: run test check bench install
 
 run: install
 	.venv/bin/vbauth serve
@@ -9,6 +9,9 @@ test: install
 
 check: install
 	scripts/check
+
+bench: install
+	.venv/bin/python -m bench.run
 
 install: .venv/.installed
 

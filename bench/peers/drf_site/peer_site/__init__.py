@@ -1,0 +1,1 @@
+"""A minimal Django project serving one DRF endpoint behind djangorestframework-api-key."""
