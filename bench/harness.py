@@ -173,6 +173,8 @@ def wrk(
             f"-t{threads}",
             f"-c{connections}",
             f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "5s",  # an answer later than this counts as bad (wrk's default is 2 s)
             "--latency",
             "-s",
             str(script),

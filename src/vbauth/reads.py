@@ -7,11 +7,11 @@ database does in microseconds. Queries stay SQLAlchemy Core statements (the mode
 truth about the schema); only the road differs:
 
 - SQLite: a plain ``sqlite3`` connection in autocommit, read on the event loop. An indexed read
-  takes tens of microseconds, less than handing it to a thread; under WAL a reader never waits
-  for a writer, and a short busy timeout bounds the rare wait on a checkpoint.
+  takes tens of microseconds, less than handing it to a thread; under WAL a reader does not wait
+  for writers or checkpoints, and a short busy timeout bounds any other wait (WAL recovery).
 - PostgreSQL: asyncpg's own pool with the statement compiled once to ``$n`` SQL and prepared per
-  connection (asyncpg caches it). No ORM, no greenlet, no pre-ping per checkout: a connection
-  that died is replaced by the pool, and the read is tried once more.
+  connection (asyncpg caches it). No ORM, no greenlet, no pre-ping per checkout: when a
+  connection turns out dead, every pooled one is replaced and the read is tried once more.
 
 Writes, and every other read, keep going through the ORM sessions of ``Runtime.transaction``.
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Mapping
 from typing import Any, Protocol, cast
 
@@ -28,14 +27,12 @@ import asyncpg
 from sqlalchemy import Select, create_engine, make_url
 from sqlalchemy.dialects.postgresql import asyncpg as postgres_asyncpg
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
-
-from vbauth.db import SessionFactory
 
 Row = Mapping[str, Any]
 AnySelect = Select[*tuple[Any, ...]]
-SQLITE_BUSY_TIMEOUT_MS = 200  # the loop waits at most this long on a checkpoint, then falls back
+SQLITE_BUSY_TIMEOUT_MS = 200  # the longest the loop may wait on a lock (WAL readers hardly ever do)
 
 
 class HotReads(Protocol):
@@ -45,14 +42,14 @@ class HotReads(Protocol):
     async def close(self) -> None: ...
 
 
-def hot_reads(url: str, fallback: SessionFactory) -> HotReads:
+def hot_reads(url: str) -> HotReads:
     if url.startswith("sqlite"):
-        return SqliteReads(url, fallback)
+        return SqliteReads(url)
     return PostgresReads(url)
 
 
 class SqliteReads:
-    def __init__(self, url: str, fallback: SessionFactory) -> None:
+    def __init__(self, url: str) -> None:
         sync_url = make_url(url).set(drivername="sqlite")
         self._engine = create_engine(
             sync_url,
@@ -61,31 +58,21 @@ class SqliteReads:
             isolation_level="AUTOCOMMIT",  # each SELECT its own snapshot, released at once
         )
         self._connection: Connection | None = None
-        self._fallback = fallback
 
     async def first(self, query: AnySelect, params: Mapping[str, Any]) -> Row | None:
-        try:
-            return self._read(query, params)
-        except (OperationalError, sqlite3.OperationalError):
-            # Busy past the short timeout (a checkpoint), or the file went away and came back:
-            # read this one through the async engine, which waits without blocking the loop.
-            self._reset()
-            async with self._fallback() as session:
-                row = (await session.execute(query, dict(params))).mappings().first()
-            return cast(Row | None, row)
-
-    def _read(self, query: AnySelect, params: Mapping[str, Any]) -> Row | None:
         if self._connection is None:
             self._connection = self._engine.connect()
-        return cast(Row | None, self._connection.execute(query, params).mappings().first())
-
-    def _reset(self) -> None:
-        if self._connection is not None:
-            self._connection.invalidate()
+        try:
+            return cast(Row | None, self._connection.execute(query, params).mappings().first())
+        except DBAPIError:
+            self._connection.invalidate()  # a fresh connection for the next read
             self._connection = None
+            raise
 
     async def close(self) -> None:
-        self._reset()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
         self._engine.dispose()
 
 
@@ -106,7 +93,9 @@ class PostgresReads:
         try:
             record = await pool.fetchrow(sql, *arguments)
         except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError):
-            # A connection the server closed (restart, failover): the pool drops it; once more.
+            # The server closed a connection (restart, failover): then it closed the others too.
+            # Every pooled connection is replaced before its next use, and the read tried again.
+            await pool.expire_connections()
             record = await pool.fetchrow(sql, *arguments)
         return None if record is None else dict(record.items())
 

@@ -68,7 +68,7 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         engine = make_engine(settings.effective_database_url)
         readers, writers = make_sessionmakers(engine)
-        reads = hot_reads(settings.effective_database_url, readers)
+        reads = hot_reads(settings.effective_database_url)
         secret = load_jwt_secret(settings)
         keys = KeyRing(
             secret,

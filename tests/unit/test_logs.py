@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import pytest
 
-from vbauth.logs import RedactCredentials, redact_credentials, redact_query
+from vbauth.logs import (
+    ACCESS_LOGGER,
+    BackgroundStreamHandler,
+    RedactCredentials,
+    redact_credentials,
+    redact_query,
+)
 
 JWT = "eyJhbGciOiJIUzI1NiIsImtpZCI6ImhzLTEifQ.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
 KEY = "vb_abcdefgh12345678901234567890ab"
@@ -44,3 +51,34 @@ def test_the_filter_redacts_format_arguments() -> None:
     )
     assert RedactCredentials().filter(record)
     assert JWT not in record.getMessage()
+
+
+def _record(name: str, message: str, *args: object) -> logging.LogRecord:
+    return logging.LogRecord(name, logging.INFO, __file__, 1, message, args, None)
+
+
+def test_the_background_handler_redacts_formats_and_writes_every_line_by_close() -> None:
+    stream = io.StringIO()
+    handler = BackgroundStreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    for number in range(500):
+        handler.handle(_record("uvicorn.error", "socket %s %d", f"/v1.0/ws?token={JWT}", number))
+    handler.handle(_record(ACCESS_LOGGER, "GET %s", "/ping"))
+    handler.close()  # drains the queue: nothing logged before it is lost
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 501
+    assert lines[0] == f"uvicorn.error socket /v1.0/ws?token={JWT[:11]}... 0"
+    assert lines[-1] == f"{ACCESS_LOGGER} GET /ping"
+    assert JWT not in stream.getvalue()
+
+
+def test_a_line_that_fails_to_format_does_not_stop_the_writer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stream = io.StringIO()
+    handler = BackgroundStreamHandler(stream)
+    handler.handle(_record("vbauth", "%d apples", "not a number"))
+    handler.handle(_record("vbauth", "still writing"))
+    handler.close()
+    assert stream.getvalue() == "still writing\n"
+    assert "Logging error" in capsys.readouterr().err  # logging's own report of the bad record

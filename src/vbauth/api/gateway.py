@@ -19,6 +19,7 @@ from vbauth.api.errors import ApiError
 from vbauth.api.front import VERIFY_PREFIX
 from vbauth.gateway.policies import UnsafePath, decoded_path
 from vbauth.gateway.proxy import forwarded_headers
+from vbauth.identity import Identity
 from vbauth.runtime import Runtime
 from vbauth.services.errors import ServiceError
 
@@ -57,15 +58,9 @@ class HotRoutes:
         itself runs: it alone words errors, and it fills the cache.
         """
         headers = _header_map(scope["headers"])
-        query = scope["query_string"].decode("latin-1")
-        cookie = headers.get("cookie")
         try:
-            identity = await identify(
-                self.runtime,
-                headers,
-                cookie_parser(cookie) if cookie else {},
-                dict(parse_qsl(query, keep_blank_values=True)) if query else {},
-            )
+            query = scope["query_string"].decode("latin-1")
+            identity = await _identify(self.runtime, headers, query)
         except ServiceError:
             return False
         key = CACHED_READS[scope["path"]](identity)
@@ -94,18 +89,23 @@ class HotRoutes:
         policy = self.runtime.routes.match(_checked(raw_path))
         if policy is None:
             raise ApiError(404, "ROUTE_NOT_FOUND", "The requested endpoint does not exist.")
-        cookie = headers.get("cookie")
-        identity = await identify(
-            self.runtime,
-            headers,
-            cookie_parser(cookie) if cookie else {},
-            dict(parse_qsl(query, keep_blank_values=True)) if query else {},
-        )
+        identity = await _identify(self.runtime, headers, query)
         policy.authorize(identity)
         signed = self.runtime.identity_signer.raw_headers(identity, scope["state"]["request_id"])
         signed.append((b"content-length", b"0"))
         await send({"type": "http.response.start", "status": 200, "headers": signed})
         await send({"type": "http.response.body", "body": b""})
+
+
+async def _identify(runtime: Runtime, headers: Mapping[str, str], query: str) -> Identity:
+    """The shared decision (``deps.identify``) from raw headers and a raw query string."""
+    cookie = headers.get("cookie")
+    return await identify(
+        runtime,
+        headers,
+        cookie_parser(cookie) if cookie else {},
+        dict(parse_qsl(query, keep_blank_values=True)) if query else {},
+    )
 
 
 def _json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
