@@ -10,7 +10,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from vbauth.permissions import CUSTOMER_BITS, Permission, agent_has, grantable_bits
+from vbauth.permissions import (
+    CUSTOMER_ADMIN_BIT,
+    CUSTOMER_BITS,
+    SUPER_ADMIN_BIT,
+    agent_has,
+    grantable_bits,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +49,7 @@ class AgentIdentity:
 
     @property
     def is_superadmin(self) -> bool:
-        return self.has_permission(Permission.PROJECT_SUPER_ADMIN)
+        return self.permission & SUPER_ADMIN_BIT != 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +70,7 @@ class AccesskeyIdentity:
     grantable = CUSTOMER_BITS
 
     def has_permission(self, required: int) -> bool:
-        return required & Permission.CUSTOMER_ADMIN != 0
+        return required & CUSTOMER_ADMIN_BIT != 0
 
     def can_access(self, customer_id: uuid.UUID, required: int) -> bool:
         return customer_id == self.customer_id and self.has_permission(required)

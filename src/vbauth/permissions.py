@@ -20,13 +20,16 @@ MAX_PERMISSION = int(Permission.ALL)
 PROJECT_BITS = int(Permission.PROJECT_ALL)
 CUSTOMER_BITS = int(Permission.CUSTOMER_ALL)
 ADMIN_OR_MANAGER = int(Permission.CUSTOMER_ADMIN | Permission.CUSTOMER_MANAGER)
+# Plain ints for the checks every request makes: IntFlag arithmetic builds enum members.
+SUPER_ADMIN_BIT = int(Permission.PROJECT_SUPER_ADMIN)
+CUSTOMER_ADMIN_BIT = int(Permission.CUSTOMER_ADMIN)
 # Bits that only the platform may hold: the project nibble and everything above the customer byte.
 PLATFORM_BITS = MAX_PERMISSION & ~CUSTOMER_BITS
 
 
 def agent_has(permission: int, required: int) -> bool:
     """The reference's agent rule: ``All`` is any agent; otherwise any overlapping bit."""
-    if required == Permission.ALL:
+    if required == MAX_PERMISSION:
         return True
     return permission & required != 0
 

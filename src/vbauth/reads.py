@@ -76,6 +76,17 @@ class SqliteReads:
         self._engine.dispose()
 
 
+# How asyncpg reports a connection the server closed, depending on when it noticed: as the
+# server's own termination notice, as a vanished connection, or as a confused protocol state.
+CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    ConnectionError,
+)
+
+
 class PostgresReads:
     POOL_SIZE = 10
 
@@ -92,7 +103,7 @@ class PostgresReads:
         pool = self._pool or await self._open()
         try:
             record = await pool.fetchrow(sql, *arguments)
-        except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError):
+        except CONNECTION_LOST:
             # The server closed a connection (restart, failover): then it closed the others too.
             # Every pooled connection is replaced before its next use, and the read tried again.
             await pool.expire_connections()
