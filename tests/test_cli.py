@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -192,3 +196,41 @@ def test_agent_create_in_an_unknown_customer_says_so() -> None:
     )
     assert code == 1
     assert "CUSTOMER_NOT_FOUND" in output
+
+
+def test_outbox_bodies_keep_long_links_whole_and_markup_literal(settings: Settings) -> None:
+    recipient = unique_email("link")
+    link = "http://127.0.0.1:8000/auth/email-verify?token=" + "ab12" * 16
+    body = f"Follow {link} to verify. [bold]Not markup[/bold]"
+
+    async def enqueue() -> None:
+        runtime = Runtime.build(settings)
+        async with runtime.transaction() as session:
+            mail.enqueue(session, purpose="test", recipient=recipient, subject="Hi", body=body)
+        await runtime.close()
+
+    asyncio.run(enqueue())
+    code, output = invoke("outbox", "--body", "--limit", "1")  # a terminal 80 columns wide
+    assert code == 0
+    assert link in output.splitlines()[-1]
+    assert "[bold]Not markup[/bold]" in output
+
+
+def test_unusable_settings_stop_the_command_naming_them_but_never_their_values(
+    tmp_path: Path,
+) -> None:
+    secret = "Zq8#kLm2shortbutsecret"  # too short to sign with
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VBAUTH_")}
+    env |= {"VBAUTH_JWT_SECRET": secret, "VBAUTH_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "vbauth", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "VBAUTH_JWT_SECRET" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert secret not in done.stderr + done.stdout

@@ -1,3 +1,3 @@
-from vbauth.cli import app
+from vbauth.cli import main
 
-app()
+main()

@@ -23,7 +23,7 @@ from vbauth.runtime import Runtime, load_jwt_secret, upstream_secret_for
 from vbauth.schemas import AgentOut, CustomerAdminOut
 from vbauth.services import agents, customers, mail, operator
 from vbauth.services.errors import ServiceError
-from vbauth.settings import get_settings
+from vbauth.settings import SettingsError, get_settings
 
 app = typer.Typer(
     help="vbauth: API authentication service.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -48,6 +48,16 @@ LOG_CONFIG: dict[str, Any] = {
         "uvicorn": {"handlers": ["stderr"], "level": "INFO"},
     },
 }
+
+
+def main() -> None:
+    """The ``vbauth`` command: unusable settings end it with their reasons, not a traceback."""
+    try:
+        app()
+    except SettingsError as error:
+        errors.print(f"error: {error}")
+        raise SystemExit(2) from None
+
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -212,7 +222,10 @@ def outbox(
     console.print(table)
     if body:
         for row in rows:
-            console.print(f"\n[bold]{row['id']}[/bold] {row['subject']}\n{row['body']}")
+            # Plain, unwrapped text: a mailed link must survive a narrow terminal or a pipe,
+            # and a body is not Rich markup.
+            console.print(f"\n{row['id']} {row['subject']}", markup=False)
+            console.print(row["body"], markup=False, soft_wrap=True)
 
 
 @app.command("expire-unverified")

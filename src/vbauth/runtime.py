@@ -122,6 +122,7 @@ class Runtime:
             runtime.bus = RedisBus(settings.redis_url, hub, runtime.remote_invalidation)
         # The demo upstream is served in process and publishes its events straight in.
         local_apps["demo"] = create_demo_app(identity_keys, publish=runtime.publish_upstream_event)
+        runtime.routes.require_local_apps(local_apps)
         return runtime
 
     @asynccontextmanager

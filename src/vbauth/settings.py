@@ -7,7 +7,7 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Words of the secrets people paste from examples. A service that signs with one of them signs
@@ -127,6 +127,19 @@ def check_secret_strength(secret: str) -> None:
         raise ValueError("the JWT secret looks like a placeholder; generate a random one")
 
 
+class SettingsError(ValueError):
+    """The environment's settings are unusable; the message names each, never its value."""
+
+
 @functools.cache
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as error:
+        # pydantic's own message quotes each rejected input, and a rejected input may be a
+        # secret (a JWT secret too short, say): name the setting and the rule only.
+        problems = [
+            f"VBAUTH_{'_'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}"
+            for problem in error.errors(include_input=False, include_url=False)
+        ]
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -251,6 +251,15 @@ def test_bad_route_files_are_refused_at_start(tmp_path: Path, text: str) -> None
         RouteTable.load(path)
 
 
+def test_a_route_to_an_in_process_app_that_does_not_exist_is_refused_at_start(
+    settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "routes.toml"
+    path.write_text('[[route]]\nprefix = "/v1.0/x"\nupstream = "asgi://nope"')
+    with pytest.raises(ValueError, match="nope"):
+        Runtime.build(make_settings(settings.database_url, tmp_path, routes_file=path))
+
+
 async def test_a_credential_hidden_in_a_quoted_cookie_is_not_forwarded(
     client: httpx.AsyncClient, runtime: Runtime, gateway
 ) -> None:  # type: ignore[no-untyped-def]
@@ -339,3 +348,21 @@ async def test_a_header_that_is_neither_ascii_nor_utf8_is_refused_not_rewritten(
     headers = {**bearer(key), "X-Note": "caf\xe9".encode("latin-1")}
     error = assert_error(await http.get("/v1.0/echo", headers=headers), 400, "INVALID_HEADER")
     assert "X-Note" in str(error["message"]) or "x-note" in str(error["message"])
+
+
+async def test_a_streamed_body_over_the_limit_is_vbauths_413_whoever_reads_it(
+    client: httpx.AsyncClient, runtime: Runtime, gateway
+) -> None:  # type: ignore[no-untyped-def]
+    http, _, _ = gateway
+    tenant = await make_customer(runtime)
+    key = await make_accesskey(runtime, tenant.customer.id)
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(40):  # 1.25 MiB, no Content-Length: the limit is found while streaming
+            yield b"x" * 32768
+
+    # An HTTP upstream (the body is being sent on) and the in-process demo (it reads the body).
+    for caller, path in ((http, "/v1.0/echo"), (client, "/v1.0/calls")):
+        response = await caller.post(path, content=chunks(), headers=bearer(key))
+        error = assert_error(response, 413, "REQUEST_TOO_LARGE")
+        assert error["status"] == "INVALID_ARGUMENT"

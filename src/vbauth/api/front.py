@@ -35,6 +35,7 @@ PONG = {
 API_PREFIX = "/v1.0/"
 VERIFY_PREFIX = "/auth/verify"
 ANSWERING = "vbauth.answering"  # in scope: has the answer begun? (too late for an error then)
+BODY_TOO_LARGE = "vbauth.body_too_large"  # in scope: the body passed the limit (see _limited)
 
 
 class Front:
@@ -78,7 +79,7 @@ class Front:
                 await too_large(scope, send_with_id)
             else:
                 answering = scope[ANSWERING] = lambda: status != 0
-                limited = _limited(receive, self.max_body_bytes, answering=answering)
+                limited = _limited(scope, receive, self.max_body_bytes, answering=answering)
                 await self.inner(scope, limited, send_with_id)
         finally:
             if access_log.isEnabledFor(logging.INFO):
@@ -145,8 +146,15 @@ def _read_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, int | None]:
     return accept_request_id(inbound), int(declared) if declared.isdigit() else None
 
 
-def _limited(receive: Receive, max_bytes: int, *, answering: Callable[[], bool]) -> Receive:
-    """A receive that refuses a streamed body once it passes ``max_bytes``."""
+def _limited(
+    scope: Scope, receive: Receive, max_bytes: int, *, answering: Callable[[], bool]
+) -> Receive:
+    """A receive that refuses a streamed body once it passes ``max_bytes``.
+
+    It also notes the refusal in the scope (``BODY_TOO_LARGE``): whoever was reading the body
+    (an HTTP client sending it upstream, an in-process app) may turn the error into its own,
+    and the answer must still be vbauth's 413.
+    """
     received = 0
 
     async def counting_receive() -> Message:
@@ -154,6 +162,7 @@ def _limited(receive: Receive, max_bytes: int, *, answering: Callable[[], bool])
         message = await receive()
         received += len(message.get("body", b""))
         if received > max_bytes:
+            scope[BODY_TOO_LARGE] = True
             if answering():
                 # Too late for a 413 (a streamed gateway response has begun): the body
                 # simply ends here, as if the client had gone.
@@ -167,20 +176,25 @@ def _limited(receive: Receive, max_bytes: int, *, answering: Callable[[], bool])
 
 
 async def _answer_errors(handler: HotHandler, scope: Scope, receive: Receive, send: Send) -> None:
-    """Run a hot handler; its errors become the envelope, as FastAPI's handlers make them."""
+    """Run a hot handler; its errors become the envelope, as FastAPI's handlers make them.
+
+    Once the answer has begun it is too late for an envelope: the error goes on to the server,
+    which ends the response.
+    """
     try:
         await handler(scope, receive, send)
-    except (ServiceError, ApiError) as error:
+    except Exception as error:
+        too_large_body = scope.get(BODY_TOO_LARGE) or (
+            isinstance(error, HTTPException) and error.status_code == 413
+        )
         if scope[ANSWERING]():
             raise
-        await response_for(Request(scope), error)(scope, receive, send)
-    except HTTPException as error:
-        if scope[ANSWERING]() or error.status_code != 413:
-            raise
-        await too_large(scope, send)
-    except Exception:
-        log.exception("unhandled error in request %s", scope["state"]["request_id"])
-        if not scope[ANSWERING]():
+        if too_large_body:
+            await too_large(scope, send)  # however the body's reader chose to report it
+        elif isinstance(error, ServiceError | ApiError):
+            await response_for(Request(scope), error)(scope, receive, send)
+        else:
+            log.exception("unhandled error in request %s", scope["state"]["request_id"])
             response = envelope(Request(scope), 500, "INTERNAL", "An internal error occurred.")
             await response(scope, receive, send)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -79,6 +80,17 @@ class RouteTable:
 
     def match(self, path: str) -> RoutePolicy | None:
         return next((policy for policy in self.policies if policy.covers(path)), None)
+
+    def require_local_apps(self, names: Iterable[str]) -> None:
+        """Refuse, at start, a route to an ``asgi://`` app this process does not serve."""
+        known = set(names)
+        for policy in self.policies:
+            name = policy.upstream.removeprefix("asgi://")
+            if policy.upstream.startswith("asgi://") and name not in known:
+                raise ValueError(
+                    f"route {policy.prefix}: no in-process app {name!r}"
+                    f" (known: {', '.join(sorted(known))})"
+                )
 
     @classmethod
     def load(cls, path: Path | None) -> RouteTable:

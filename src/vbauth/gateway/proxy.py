@@ -8,11 +8,13 @@ from urllib.parse import parse_qsl, unquote, urlencode
 
 import aiohttp
 from multidict import CIMultiDict
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from yarl import URL
 
 from vbauth.api.errors import ApiError
+from vbauth.api.front import BODY_TOO_LARGE
 from vbauth.gateway.policies import RoutePolicy
 
 log = logging.getLogger("vbauth.gateway")
@@ -249,6 +251,8 @@ class _InProcess:
 
         async def relay(message: Message) -> None:
             nonlocal started
+            if scope.get(BODY_TOO_LARGE):
+                return  # the app's own answer to a body we cut off; vbauth's 413 follows
             if message["type"] == "http.response.start":
                 started = True
                 message = {
@@ -263,6 +267,10 @@ class _InProcess:
 
         try:
             await self.app(self.scope, receive, relay)
+            if scope.get(BODY_TOO_LARGE):
+                raise HTTPException(413)
+        except HTTPException:
+            raise
         except Exception as error:
             if started:
                 raise
