@@ -17,6 +17,8 @@ class EchoHandler(BaseHTTPRequestHandler):
     """Answers with what it received, so a test can see what the gateway forwarded."""
 
     def _echo(self) -> None:
+        if self.path.startswith("/v1.0/echo/cut"):
+            return self._cut_answer(b"zz\r\n" if "bad-framing" in self.path else b"")
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         if self.headers.get("transfer-encoding") == "chunked":
@@ -39,7 +41,17 @@ class EchoHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(answer)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _echo
+    def _cut_answer(self, then: bytes) -> None:
+        """A chunked answer that stops after one chunk: then bad framing, or nothing, and the
+        connection closes."""
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.write(b"5\r\nhello\r\n" + then)
+        self.wfile.flush()
+        self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _echo
 
     def log_message(self, *args: object) -> None:
         pass

@@ -46,6 +46,7 @@ LOG_CONFIG: dict[str, Any] = {
     "loggers": {
         "vbauth": {"handlers": ["stderr"], "level": "INFO"},
         "uvicorn": {"handlers": ["stderr"], "level": "INFO"},
+        "asyncpg": {"handlers": ["stderr"], "level": "WARNING"},  # the hot reads' own pool
     },
 }
 

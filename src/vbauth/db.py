@@ -103,12 +103,13 @@ def mark_identity_changed(session: AsyncSession) -> None:
     session.info["identity_changed"] = True
 
 
-def columns_of(model: type[Base]) -> list[Label[Any]]:
-    """Every column of ``model``, labelled by its attribute name (``flags``, not ``metadata``),
-    for Core reads whose rows a response schema validates as if they were the ORM object."""
+def columns_of(model: type[Base], *, leaving_out: frozenset[str] = frozenset()) -> list[Label[Any]]:
+    """The columns of ``model``, labelled by attribute name (``flags``, not ``metadata``), for
+    Core reads whose rows a response schema validates as if they were the ORM object."""
     return [
         getattr(model, attribute.key).label(attribute.key)
         for attribute in inspect(model).column_attrs
+        if attribute.key not in leaving_out
     ]
 
 

@@ -59,16 +59,22 @@ class BackgroundStreamHandler(logging.Handler):
     the queue first, so no line is lost.
     """
 
+    MAX_WAITING = 10_000  # lines; past it (stderr blocked, say) new lines are counted, not kept
+
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__()
         self._stream = stream or sys.stderr
-        self._queue: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+        self._queue: queue.Queue[logging.LogRecord | None] = queue.Queue(self.MAX_WAITING)
+        self.dropped = 0  # approximate: counted on the loop, reset by the writer
         self._redact = RedactCredentials()
         self._writer = threading.Thread(target=self._write_all, name="vbauth-log", daemon=True)
         self._writer.start()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self._queue.put(record)
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1  # memory stays bounded; the writer reports the gap
 
     def _write_all(self) -> None:
         """Take every record waiting, write them in one go, flush once; until ``None`` comes."""
@@ -86,6 +92,11 @@ class BackgroundStreamHandler(logging.Handler):
                     lines.append(self.format(record) + "\n")
                 except Exception:  # a log line must never take the writer down
                     self.handleError(record)
+            if self.dropped:
+                dropped, self.dropped = self.dropped, 0
+                lines.append(
+                    f"vbauth.logs: {dropped} log line(s) dropped, the writer fell behind\n"
+                )
             self._stream.write("".join(lines))
             self._stream.flush()
             if None in batch:
@@ -93,7 +104,7 @@ class BackgroundStreamHandler(logging.Handler):
 
     def close(self) -> None:
         if self._writer.is_alive():
-            self._queue.put(None)
+            self._queue.put(None)  # waits for room: everything queued before is written
             self._writer.join(timeout=5)
         super().close()
 

@@ -31,6 +31,8 @@ async def test_a_cached_me_is_served_from_the_cache_until_a_write_changes_it(
     again = await client.get("/v1.0/me", headers=headers)
     assert again.content == first.content
     assert again.headers["content-type"] == "application/json"
+    assert first.headers["cache-control"] == again.headers["cache-control"] == "no-store"
+    assert "password_hash" not in first.text
     assert again.headers["x-request-id"] != first.headers["x-request-id"]
 
     renamed = await client.put(

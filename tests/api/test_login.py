@@ -291,3 +291,79 @@ async def test_logins_past_the_hashing_bound_get_503_with_retry_after(
         await own.close()
     assert_error(busy, 503, "SERVICE_BUSY")
     assert busy.headers["retry-after"] == "1"
+
+
+async def test_a_hash_upgraded_by_a_concurrent_login_does_not_fail_this_one(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    real_verify = runtime.passwords.verify
+    upgraded = False
+
+    async def verify_while_another_login_upgrades(stored_hash, password):  # type: ignore[no-untyped-def]
+        nonlocal upgraded
+        result = await real_verify(stored_hash, password)
+        if not upgraded:  # the same password, hashed anew (new parameters, say)
+            upgraded = True
+            async with runtime.transaction() as session:
+                agent = await session.get(Agent, tenant.admin.id)
+                assert agent is not None
+                agent.password_hash = await runtime.passwords.hash(PASSWORD)
+        return result
+
+    runtime.passwords.verify = verify_while_another_login_upgrades  # type: ignore[method-assign]
+    try:
+        response = await client.post(
+            "/auth/login", json={"username": tenant.admin.username, "password": PASSWORD}
+        )
+    finally:
+        del runtime.passwords.verify
+    assert response.status_code == 200, response.text
+
+
+async def test_a_login_racing_a_password_change_does_not_outlive_it(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    # The change has written the new hash and ended the sessions it saw, but not committed yet,
+    # when the login (its old password already checked) opens its session: the login must wait
+    # for the agent's row, see the new hash, and fail, not slip a session past the change.
+    tenant = await make_customer(runtime)
+    real_verify = runtime.passwords.verify
+    changed, committed = asyncio.Event(), asyncio.Event()
+
+    async def change_password_slowly() -> None:
+        async with runtime.transaction() as session:
+            agent = await session.get(Agent, tenant.admin.id)
+            assert agent is not None
+            agent.password_hash = await runtime.passwords.hash("a brand new password")
+            await session.flush()
+            await agent_service.revoke_sessions(session, agent_id=agent.id)
+            changed.set()
+            await asyncio.sleep(0.3)
+        committed.set()
+
+    async def verify_then_race(stored_hash, password):  # type: ignore[no-untyped-def]
+        result = await real_verify(stored_hash, password)
+        if not changed.is_set():
+            race.append(asyncio.ensure_future(change_password_slowly()))
+            await changed.wait()
+        return result
+
+    race: list[asyncio.Future[None]] = []
+    runtime.passwords.verify = verify_then_race  # type: ignore[method-assign]
+    try:
+        response = await client.post(
+            "/auth/login", json={"username": tenant.admin.username, "password": PASSWORD}
+        )
+    finally:
+        del runtime.passwords.verify
+    await race[0]
+    assert committed.is_set()
+    assert_error(response, 401, "INVALID_CREDENTIALS")
+    async with runtime.transaction(write=False) as session:
+        live = await session.scalar(
+            select(LoginSession.id).where(
+                LoginSession.agent_id == tenant.admin.id, LoginSession.tm_revoke.is_(None)
+            )
+        )
+    assert live is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 
 import pytest
 
@@ -82,3 +83,28 @@ def test_a_line_that_fails_to_format_does_not_stop_the_writer(
     handler.close()
     assert stream.getvalue() == "still writing\n"
     assert "Logging error" in capsys.readouterr().err  # logging's own report of the bad record
+
+
+class _StuckStream(io.StringIO):
+    """A stderr nobody reads: writes wait until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.release.wait(10)
+        return super().write(text)
+
+
+def test_a_writer_that_falls_behind_drops_lines_and_says_so_instead_of_growing() -> None:
+    stream = _StuckStream()
+    handler = BackgroundStreamHandler(stream)
+    for number in range(BackgroundStreamHandler.MAX_WAITING + 3000):
+        handler.handle(_record("vbauth", "line %d", number))
+    assert handler.dropped >= 1000  # the queue is full; the writer holds one batch of 1,000
+    stream.release.set()
+    handler.close()
+    written = stream.getvalue()
+    assert "line(s) dropped, the writer fell behind" in written
+    assert written.count("\n") <= BackgroundStreamHandler.MAX_WAITING + 1001

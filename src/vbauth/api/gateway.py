@@ -21,7 +21,6 @@ from vbauth.gateway.policies import UnsafePath, decoded_path
 from vbauth.gateway.proxy import forwarded_headers
 from vbauth.identity import Identity
 from vbauth.runtime import Runtime
-from vbauth.services.errors import ServiceError
 
 # Paths the reference mounts under /v1.0 by mistake (§1.9): point callers to the right one.
 UNPREFIXED_AUTH = "/v1.0/auth/"
@@ -54,14 +53,14 @@ class HotRoutes:
     async def cached(self, scope: Scope, send: Send) -> bool:
         """Answer a cached read (``api/cached_reads.py``) if its body is at hand for this caller.
 
-        Anything else (no credential, a refusal, nothing cached) returns False, and the route
-        itself runs: it alone words errors, and it fills the cache.
+        Anything else (no credential, a refusal, a failing database, nothing cached) returns
+        False, and the route itself runs: it alone words errors, and it fills the cache.
         """
         headers = _header_map(scope["headers"])
         try:
             query = scope["query_string"].decode("latin-1")
             identity = await _identify(self.runtime, headers, query)
-        except ServiceError:
+        except Exception:  # a refusal, or a database that does not answer: the route decides
             return False
         key = CACHED_READS[scope["path"]](identity)
         body = self.runtime.records.get(key) if key is not None else None
@@ -109,7 +108,12 @@ async def _identify(runtime: Runtime, headers: Mapping[str, str], query: str) ->
 
 
 def _json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
-    return [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    """What ``responses.json_of`` sends with the same body."""
+    return [
+        (b"content-length", str(len(body)).encode()),
+        (b"content-type", b"application/json"),
+        (b"cache-control", b"no-store"),
+    ]
 
 
 def _header_map(raw: list[tuple[bytes, bytes]]) -> Mapping[str, str]:

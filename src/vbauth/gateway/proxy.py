@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, unquote, urlencode
+from urllib.parse import unquote, unquote_plus
 
 import aiohttp
 from multidict import CIMultiDict
@@ -42,13 +43,24 @@ DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {
     "x-forwarded-proto",
     "forwarded",
     "x-request-id",
+    # uvicorn already answered the client's 100-continue; passed on, it would have the HTTP
+    # client wait for an upstream's 100 that an upstream may rightly never send.
+    "expect",
 }
 
 
 def without_credentials(query: str) -> str:
-    """The query string minus ``token`` and ``accesskey``, which never leave vbauth."""
-    pairs = parse_qsl(query, keep_blank_values=True)
-    return urlencode([(name, value) for name, value in pairs if name not in CREDENTIAL_NAMES])
+    """The query string minus ``token`` and ``accesskey``, which never leave vbauth.
+
+    Every other pair goes on exactly as the client encoded it; names are compared decoded, as
+    the server read them (``%74oken`` too).
+    """
+    kept = [
+        pair
+        for pair in query.split("&")
+        if pair and unquote_plus(pair.partition("=")[0]) not in CREDENTIAL_NAMES
+    ]
+    return "&".join(kept)
 
 
 def cookie_header_without_credentials(header: str) -> str:
@@ -82,7 +94,8 @@ def forwarded_headers(
     headers = [
         (name, value)
         for name, value in request.headers.items()
-        if name not in DROPPED_REQUEST_HEADERS and not is_identity_header(name)
+        # CGI-style upstreams read X_Forwarded_For as X-Forwarded-For: compare both spellings.
+        if name.replace("_", "-") not in DROPPED_REQUEST_HEADERS and not is_identity_header(name)
     ]
     if cookie := cookie_header_without_credentials(request.headers.get("cookie", "")):
         headers.append(("cookie", cookie))
@@ -111,8 +124,12 @@ class Upstreams:
         self, *, timeout: float, connect_timeout: float, local_apps: Mapping[str, ASGIApp]
     ) -> None:
         self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect_timeout, sock_read=timeout
+            total=None, connect=connect_timeout, sock_connect=connect_timeout, sock_read=timeout
         )
+        # The whole wait for an answer's head, whatever the wait is for (a body being sent,
+        # an upstream that never answers): aiohttp's own timeouts each cover only a part.
+        self._answer_seconds = connect_timeout + timeout
+        self._read_seconds = timeout
         self._local_apps = local_apps
         self._session: aiohttp.ClientSession | None = None
 
@@ -128,18 +145,19 @@ class Upstreams:
             app = self._local_apps[policy.upstream.removeprefix("asgi://")]
             return _InProcess(app, request, raw_path, query, headers)
         url = URL(policy.upstream + raw_path + (f"?{query}" if query else ""), encoded=True)
-        has_body = request.method not in ("GET", "HEAD") or "content-length" in request.headers
+        has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
         try:
-            answer = await self._client().request(
-                request.method,
-                url,
-                headers=_outgoing(headers),
-                data=request.stream() if has_body else None,
-                allow_redirects=False,
-                # Only what the client sent: the body is relayed raw, so an upstream must
-                # compress only if the client asked, and must see no header we made up.
-                skip_auto_headers=AUTO_HEADERS,
-            )
+            async with asyncio.timeout(self._answer_seconds):
+                answer = await self._client().request(
+                    request.method,
+                    url,
+                    headers=_outgoing(headers),
+                    data=request.stream() if has_body else None,
+                    allow_redirects=False,
+                    # Only what the client sent: the body is relayed raw, so an upstream must
+                    # compress only if the client asked, and must see no header we made up.
+                    skip_auto_headers=AUTO_HEADERS,
+                )
         except (TimeoutError, aiohttp.ServerTimeoutError) as error:
             log.warning("upstream %s timed out: %s", policy.upstream, type(error).__name__)
             raise ApiError(
@@ -150,11 +168,13 @@ class Upstreams:
             raise ApiError(
                 502, "UPSTREAM_UNAVAILABLE", "The upstream service is unavailable."
             ) from error
-        return _Relay(answer)
+        return _Relay(answer, read_seconds=self._read_seconds)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:  # made on first use, inside the running loop
-            connector = aiohttp.TCPConnector(limit=200, limit_per_host=0, ttl_dns_cache=60)
+            # A bound per upstream, none overall: one slow upstream cannot take every
+            # connection from the others.
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=200, ttl_dns_cache=60)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._timeout,
@@ -191,11 +211,21 @@ def _outgoing(headers: list[tuple[str, str]]) -> CIMultiDict[str]:
     return outgoing
 
 
-class _Relay:
-    """The upstream's answer, relayed as it arrives; hop-by-hop headers stay behind."""
+class UpstreamBrokeOff(Exception):
+    """The upstream's answer stopped halfway: the client must see it cut, not complete."""
 
-    def __init__(self, answer: aiohttp.ClientResponse) -> None:
+
+class _Relay:
+    """The upstream's answer, relayed as it arrives; hop-by-hop headers stay behind.
+
+    A body that stalls longer than the upstream timeout, or breaks (a closed connection, bad
+    chunk framing), ends the exchange with ``UpstreamBrokeOff``: the server then aborts the
+    connection, so the client cannot take a cut answer for a whole one.
+    """
+
+    def __init__(self, answer: aiohttp.ClientResponse, *, read_seconds: float) -> None:
         self.answer = answer
+        self.read_seconds = read_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         answer = self.answer
@@ -203,18 +233,26 @@ class _Relay:
             headers = [
                 (name, value)
                 for name, value in answer.raw_headers
-                if name.decode("latin-1").lower() not in HOP_BY_HOP
+                if name.decode("latin-1").lower() not in RELAYED_NOT
             ]
             await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-            try:
-                async for chunk in answer.content.iter_any():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except (aiohttp.ClientError, TimeoutError, OSError) as error:
-                # Too late for an envelope: the answer simply ends early.
-                log.warning("upstream body broke off: %s", type(error).__name__)
+            while chunk := await self._next_chunk():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
         finally:
             answer.release()
+
+    async def _next_chunk(self) -> bytes:
+        try:
+            async with asyncio.timeout(self.read_seconds):
+                return await self.answer.content.readany()
+        except Exception as error:  # timeouts, ClientError, framing errors alike
+            log.warning("upstream body broke off: %s", type(error).__name__)
+            raise UpstreamBrokeOff() from error
+
+
+# Not relayed from an upstream's answer: hop-by-hop headers, and Date (the server sets its own).
+RELAYED_NOT = HOP_BY_HOP | {"date"}
 
 
 class _InProcess:

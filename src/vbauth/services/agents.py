@@ -112,7 +112,8 @@ async def read_own(reads: HotReads, *, by: Identity) -> Row:
     return row
 
 
-AGENT_BY_ID = select(*columns_of(Agent)).where(
+# Never the password hash: what is not read cannot be shown.
+AGENT_BY_ID = select(*columns_of(Agent, leaving_out=frozenset({"password_hash"}))).where(
     Agent.id == bindparam("agent_id"), Agent.tm_delete.is_(None)
 )
 

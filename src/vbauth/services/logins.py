@@ -50,23 +50,29 @@ async def login(
     the database's one write lock, and 20 ms of argon2 inside it would let one login run at a
     time. The session is then written only if the hash checked is still the agent's.
     """
-    agent = await reads.first(AGENT_BY_USERNAME, {"username": normalize_username(username)})
-    stored_hash = agent["password_hash"] if agent is not None else None
-    # Oversized passwords are refused only after the same work, so length is no oracle either.
-    result = await passwords.verify(stored_hash, password[: MAX_PASSWORD_LENGTH + 1])
-    if agent is None or not result.ok or len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidCredentials()
-    async with begin() as session:
-        return await _open_session(
-            session,
-            keys=keys,
-            agent_id=agent["id"],
-            checked_hash=agent["password_hash"],
-            new_hash=result.new_hash,
-            ttl=ttl,
-            client_ip=client_ip,
-            user_agent=user_agent,
-        )
+    for _attempt in range(2):
+        agent = await reads.first(AGENT_BY_USERNAME, {"username": normalize_username(username)})
+        stored_hash = agent["password_hash"] if agent is not None else None
+        # Oversized passwords are refused only after the same work: length is no oracle either.
+        result = await passwords.verify(stored_hash, password[: MAX_PASSWORD_LENGTH + 1])
+        if agent is None or not result.ok or len(password) > MAX_PASSWORD_LENGTH:
+            raise InvalidCredentials()
+        async with begin() as session:
+            opened = await _open_session(
+                session,
+                keys=keys,
+                agent_id=agent["id"],
+                checked_hash=agent["password_hash"],
+                new_hash=result.new_hash,
+                ttl=ttl,
+                client_ip=client_ip,
+                user_agent=user_agent,
+            )
+        if opened is not None:
+            return opened
+        # The stored hash changed while we checked: a new password (the next check fails), or
+        # a concurrent login upgraded it to new parameters (the next check passes).
+    raise InvalidCredentials()
 
 
 async def _open_session(
@@ -79,10 +85,15 @@ async def _open_session(
     ttl: int,
     client_ip: str,
     user_agent: str,
-) -> LoginResult:
-    agent = await session.get(Agent, agent_id)
-    if agent is None or agent.tm_delete is not None or agent.password_hash != checked_hash:
-        raise InvalidCredentials()  # deleted, or its password changed, while we were checking
+) -> LoginResult | None:
+    """The new session, or None when the agent's hash is no longer the one that was checked."""
+    # Locked: a password change updates this row before it ends the agent's sessions, so it
+    # either comes first (and the hash below differs) or waits and then ends this session too.
+    agent = await session.scalar(select(Agent).where(Agent.id == agent_id).with_for_update())
+    if agent is None or agent.tm_delete is not None:
+        raise InvalidCredentials()
+    if agent.password_hash != checked_hash:
+        return None
     customer = await session.get(Customer, agent.customer_id)
     if (
         customer is None
