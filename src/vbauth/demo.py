@@ -68,7 +68,7 @@ class Store:
     aicalls: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def caller(request: Request, x_vb_identity: Annotated[str, Header()] = "") -> Caller:
+async def caller(request: Request, x_vb_identity: Annotated[str, Header()] = "") -> Caller:
     """Who vbauth says is calling: the verified X-VB-Identity, and nothing else."""
     try:
         claims = read_identity(request.app.state.keys, x_vb_identity)
@@ -83,6 +83,17 @@ def caller(request: Request, x_vb_identity: Annotated[str, Header()] = "") -> Ca
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
+
+
+async def _not_direct(me: CallerDep) -> Caller:
+    """Calls are no widget's business: vbauth's route policy says so, and so does the upstream
+    itself (defence in depth: a misconfigured proxy must not be the only check)."""
+    if me.kind == "direct":
+        raise DemoError(403, "DIRECT_ACCESS_NOT_SUPPORTED", "Direct tokens cannot use calls.")
+    return me
+
+
+StaffDep = Annotated[Caller, Depends(_not_direct)]
 
 
 Publish = Callable[[Event], Awaitable[None]]
@@ -115,14 +126,14 @@ def create_demo_app(keys: KeyRing, publish: Publish = _publish_nowhere) -> FastA
 
     @app.get("/v1.0/calls")
     async def list_calls(
-        me: CallerDep,
+        me: StaffDep,
         page_size: Annotated[int, Query()] = 100,
         page_token: Annotated[str, Query()] = "",
     ) -> dict[str, Any]:
         return _page(_owned(store.calls, me), page_size, page_token)
 
     @app.post("/v1.0/calls")
-    async def create_call(body: CallCreate, me: CallerDep) -> dict[str, Any]:
+    async def create_call(body: CallCreate, me: StaffDep) -> dict[str, Any]:
         calls = []
         for destination in body.destinations:
             call = _record(
@@ -139,11 +150,11 @@ def create_demo_app(keys: KeyRing, publish: Publish = _publish_nowhere) -> FastA
         return {"calls": calls, "groupcalls": []}
 
     @app.get("/v1.0/calls/{call_id}")
-    async def get_call(call_id: str, me: CallerDep) -> dict[str, Any]:
+    async def get_call(call_id: str, me: StaffDep) -> dict[str, Any]:
         return _find(store.calls, call_id, me, "CALL_NOT_FOUND")
 
     @app.delete("/v1.0/calls/{call_id}")
-    async def delete_call(call_id: str, me: CallerDep) -> dict[str, Any]:
+    async def delete_call(call_id: str, me: StaffDep) -> dict[str, Any]:
         call = _find(store.calls, call_id, me, "CALL_NOT_FOUND")
         call["tm_delete"] = clock.format_timestamp(clock.now())
         del store.calls[call_id]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     expiry_sweep_seconds: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     cookie_secure: bool = True
+
+    # Where /auth/verify reads the original request: one proxy's convention, or "auto" (any one
+    # of them, and a request that carries more than one is refused: see docs/gateway.md).
+    forward_auth: Literal["auto", "nginx", "traefik", "envoy"] = "auto"
 
     cors_origins: Annotated[list[str], NoDecode] = []
     trusted_proxies: Annotated[list[str], NoDecode] = []

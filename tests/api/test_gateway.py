@@ -25,9 +25,11 @@ from tests.factories import (
 from tests.upstreams import dead_upstream, echo_server, garbage_server
 from vbauth import clock
 from vbauth.app import create_app
-from vbauth.gateway.identity_header import read_identity
+from vbauth.demo import create_demo_app
+from vbauth.gateway.identity_header import identity_headers, read_identity
 from vbauth.gateway.policies import RouteTable
 from vbauth.gateway.proxy import UpstreamBrokeOff
+from vbauth.identity import DirectIdentity
 from vbauth.runtime import Runtime
 from vbauth.security.tokens import InvalidToken
 from vbauth.settings import Settings
@@ -426,3 +428,25 @@ async def test_a_delete_without_a_body_goes_out_without_one(
     seen = dict((await http.delete("/v1.0/echo/1", headers=bearer(key))).json()["headers"])
     assert "transfer-encoding" not in seen  # not an empty chunked body
     assert seen.get("content-length", "0") == "0"
+
+
+async def test_the_demo_upstream_refuses_a_direct_identity_on_calls_by_itself(
+    runtime: Runtime,
+) -> None:
+    # Were a proxy to let a widget's identity through to calls, the upstream still says no.
+    widget = DirectIdentity(
+        direct_id=uuid.uuid4(),
+        customer_id=uuid.uuid4(),
+        resource_type="ai",
+        resource_id=uuid.uuid4(),
+        allowed_resource_types=("aicall",),
+        customer_status="active",
+    )
+    signed = identity_headers(runtime.upstream_keys, widget, "req_demo")
+    transport = httpx.ASGITransport(app=create_demo_app(runtime.upstream_keys))
+    async with httpx.AsyncClient(transport=transport, base_url="http://demo") as demo:
+        for method, path in (("GET", "/v1.0/calls"), ("GET", "/v1.0/calls/x")):
+            response = await demo.request(method, path, headers=signed)
+            assert response.status_code == 403
+            assert response.json()["error"]["reason"] == "DIRECT_ACCESS_NOT_SUPPORTED"
+        assert (await demo.post("/v1.0/aicalls", json={}, headers=signed)).status_code == 200

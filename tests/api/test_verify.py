@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
+from tests.conftest import BASE_URL, make_settings
 from tests.factories import (
     assert_error,
     bearer,
@@ -15,6 +18,7 @@ from tests.factories import (
     make_customer,
     make_direct,
 )
+from vbauth.app import create_app
 from vbauth.gateway.identity_header import read_identity
 from vbauth.runtime import Runtime
 
@@ -87,3 +91,47 @@ async def test_verify_refuses_like_the_gateway(client: httpx.AsyncClient, runtim
     )
     assert response.status_code == 200
     assert response.headers["x-vb-resource-id"] == str(direct.resource_id)
+
+
+async def test_a_second_convention_added_by_the_client_is_refused_not_believed(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    # Traefik passes client headers on: a widget's token asking for /v1.0/calls (Traefik's
+    # X-Forwarded-Uri) must not be judged against /v1.0/aicalls (the client's X-Original-URI).
+    tenant = await make_customer(runtime)
+    direct = await make_direct(runtime, tenant.customer.id)
+    widget = await boot(client, direct.hash)
+    smuggled = {"X-Forwarded-Uri": "/v1.0/calls", "X-Original-URI": "/v1.0/aicalls"}
+    response = await client.get("/auth/verify", headers={**smuggled, **bearer(widget)})
+    assert_error(response, 400, "AMBIGUOUS_ORIGINAL_REQUEST")
+    response = await client.get(
+        "/auth/verify/v1.0/aicalls", headers={"X-Forwarded-Uri": "/v1.0/calls", **bearer(widget)}
+    )
+    assert_error(response, 400, "AMBIGUOUS_ORIGINAL_REQUEST")
+
+
+@pytest.mark.parametrize(
+    ("style", "status"),
+    [("traefik", 403), ("nginx", 200), ("envoy", 404)],  # envoy: "/auth/verify" names nothing
+)
+async def test_a_configured_convention_reads_only_its_own_header(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path, style: str, status: int
+) -> None:
+    tenant = await make_customer(runtime)
+    direct = await make_direct(runtime, tenant.customer.id)
+    widget = await boot(client, direct.hash)
+    own = Runtime.build(make_settings(runtime.settings.database_url, tmp_path, forward_auth=style))
+    transport = httpx.ASGITransport(app=create_app(runtime=own))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+            response = await http.get(
+                "/auth/verify",
+                headers={
+                    "X-Forwarded-Uri": "/v1.0/calls",
+                    "X-Original-URI": "/v1.0/aicalls",
+                    **bearer(widget),
+                },
+            )
+    finally:
+        await own.close()
+    assert response.status_code == status, response.text

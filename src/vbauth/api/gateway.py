@@ -74,17 +74,15 @@ class HotRoutes:
     async def verify(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Forward-auth for an existing proxy: 200 with identity headers, or the 401/403 envelope.
 
-        The original request is read from ``X-Original-URI`` (nginx ``auth_request``),
-        ``X-Forwarded-Uri`` (Traefik ForwardAuth), or the path after ``/auth/verify`` with this
-        request's method (Envoy ext_authz ``path_prefix``).
+        The original request comes from the proxy's own convention (``VBAUTH_FORWARD_AUTH``):
+        ``X-Original-URI`` (nginx ``auth_request``), ``X-Forwarded-Uri`` (Traefik ForwardAuth),
+        or the path after ``/auth/verify`` with this request's query (Envoy ext_authz
+        ``path_prefix``). In ``auto``, exactly one of them may be present: a proxy that passes
+        client headers on (Traefik does, by default) must not let a client add another
+        convention's header and be judged against a path it is not requesting.
         """
         headers = _header_map(scope["headers"])
-        raw_path = _raw_path(scope).removeprefix(VERIFY_PREFIX)
-        if raw_path:
-            query = scope["query_string"].decode("latin-1")
-        else:
-            uri = headers.get("x-original-uri") or headers.get("x-forwarded-uri")
-            raw_path, _, query = (uri or "/").partition("?")
+        raw_path, query = self._original_request(scope, headers)
         policy = self.runtime.routes.match(_checked(raw_path))
         if policy is None:
             raise ApiError(404, "ROUTE_NOT_FOUND", "The requested endpoint does not exist.")
@@ -94,6 +92,29 @@ class HotRoutes:
         signed.append((b"content-length", b"0"))
         await send({"type": "http.response.start", "status": 200, "headers": signed})
         await send({"type": "http.response.body", "body": b""})
+
+    def _original_request(self, scope: Scope, headers: Mapping[str, str]) -> tuple[str, str]:
+        """The original request's raw path and query, from the configured convention."""
+        sources = {
+            "envoy": _raw_path(scope).removeprefix(VERIFY_PREFIX) or None,
+            "nginx": headers.get("x-original-uri"),
+            "traefik": headers.get("x-forwarded-uri"),
+        }
+        style: str = self.runtime.settings.forward_auth
+        if style == "auto":
+            present = [name for name, value in sources.items() if value is not None]
+            if len(present) > 1:
+                raise ApiError(
+                    400,
+                    "AMBIGUOUS_ORIGINAL_REQUEST",
+                    "The original request is named more than one way; set VBAUTH_FORWARD_AUTH.",
+                )
+            style = present[0] if present else "nginx"
+        source = sources[style] or "/"
+        if style == "envoy":
+            return source, scope["query_string"].decode("latin-1")
+        raw_path, _, query = source.partition("?")
+        return raw_path, query
 
 
 async def _identify(runtime: Runtime, headers: Mapping[str, str], query: str) -> Identity:
