@@ -38,6 +38,11 @@ class EchoHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(answer)))
         self.send_header("Set-Cookie", "a=1")
         self.send_header("Set-Cookie", "b=2")
+        if self.path.startswith("/v1.0/echo/cookies"):  # what no upstream may do to a client
+            self.send_header("Set-Cookie", "token=planted; Path=/")
+            self.send_header("Set-Cookie", "AccessKey=planted")
+            self.send_header("Connection", "keep-alive, X-Hop-Secret")
+            self.send_header("X-Hop-Secret", "for the proxy only")
         self.end_headers()
         self.wfile.write(answer)
 

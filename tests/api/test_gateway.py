@@ -450,3 +450,28 @@ async def test_the_demo_upstream_refuses_a_direct_identity_on_calls_by_itself(
             assert response.status_code == 403
             assert response.json()["error"]["reason"] == "DIRECT_ACCESS_NOT_SUPPORTED"
         assert (await demo.post("/v1.0/aicalls", json={}, headers=signed)).status_code == 200
+
+
+async def test_headers_other_proxies_or_frameworks_would_believe_do_not_pass_either_way(
+    client: httpx.AsyncClient, runtime: Runtime, gateway
+) -> None:  # type: ignore[no-untyped-def]
+    http, _, _ = gateway
+    tenant = await make_customer(runtime)
+    key = await make_accesskey(runtime, tenant.customer.id)
+    spoofs = {
+        "X-Real-IP": "10.6.6.6",
+        "True-Client-IP": "10.6.6.6",
+        "CF-Connecting-IP": "10.6.6.6",
+        "X-Original-URL": "/admin",
+        "X-Rewrite-URL": "/admin",
+        "X-HTTP-Method-Override": "DELETE",
+        "Connection": "keep-alive, X-Only-This-Hop",
+        "X-Only-This-Hop": "private",
+    }
+    response = await http.get("/v1.0/echo/cookies", headers={**bearer(key), **spoofs})
+    seen = dict(response.json()["headers"])
+    assert not {name.lower() for name in spoofs} & set(seen)
+    assert "10.6.6.6" not in response.text and "/admin" not in response.text
+    cookies = response.headers.get_list("set-cookie")
+    assert cookies == ["a=1", "b=2"]  # the upstream's token and accesskey cookies stay behind
+    assert "x-hop-secret" not in response.headers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import unquote, unquote_plus
 
 import aiohttp
@@ -46,6 +46,17 @@ DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {
     # uvicorn already answered the client's 100-continue; passed on, it would have the HTTP
     # client wait for an upstream's 100 that an upstream may rightly never send.
     "expect",
+    # Client addresses other proxies vouch for, and rewrites other frameworks obey: from a
+    # client they are lies an upstream might believe (X-Forwarded-For carries the real one).
+    "x-real-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "x-client-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
 }
 
 
@@ -83,6 +94,13 @@ def is_identity_header(name: str) -> bool:
     return name.lower().replace("_", "-").startswith("x-vb-")
 
 
+def connection_named(header: str) -> frozenset[str]:
+    """The header names a Connection header lists, lower-case (with ``-`` for ``_``)."""
+    return frozenset(
+        token.strip().lower().replace("_", "-") for token in header.split(",") if token.strip()
+    )
+
+
 def forwarded_headers(
     request: Request, identity_headers: Mapping[str, str], client: str, request_id: str
 ) -> list[tuple[str, str]]:
@@ -91,11 +109,13 @@ def forwarded_headers(
     Credentials go; so does anything a client sent that looks like vbauth's identity headers,
     since only vbauth may set those.
     """
+    # A header the client named in Connection is hop-by-hop for this hop only (RFC 9110 §7.6.1).
+    dropped = DROPPED_REQUEST_HEADERS | connection_named(request.headers.get("connection", ""))
     headers = [
         (name, value)
         for name, value in request.headers.items()
         # CGI-style upstreams read X_Forwarded_For as X-Forwarded-For: compare both spellings.
-        if name.replace("_", "-") not in DROPPED_REQUEST_HEADERS and not is_identity_header(name)
+        if name.replace("_", "-") not in dropped and not is_identity_header(name)
     ]
     if cookie := cookie_header_without_credentials(request.headers.get("cookie", "")):
         headers.append(("cookie", cookie))
@@ -230,11 +250,7 @@ class _Relay:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         answer = self.answer
         try:
-            headers = [
-                (name, value)
-                for name, value in answer.raw_headers
-                if name.decode("latin-1").lower() not in RELAYED_NOT
-            ]
+            headers = relayed_headers(answer.raw_headers)
             await send({"type": "http.response.start", "status": answer.status, "headers": headers})
             while chunk := await self._next_chunk():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -253,6 +269,30 @@ class _Relay:
 
 # Not relayed from an upstream's answer: hop-by-hop headers, and Date (the server sets its own).
 RELAYED_NOT = HOP_BY_HOP | {"date"}
+
+
+def relayed_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """An upstream answer's headers as the client may see them.
+
+    Hop-by-hop ones stay (those its Connection names too), and so does any Set-Cookie for
+    vbauth's credential cookies: an upstream must not sign a browser in or out of vbauth.
+    """
+    pairs = list(raw)
+    named = b",".join(value for name, value in pairs if name.lower() == b"connection")
+    dropped = RELAYED_NOT | connection_named(named.decode("latin-1"))
+    kept = []
+    for name, value in pairs:
+        lowered = name.decode("latin-1").lower()
+        if lowered in dropped:
+            continue
+        if lowered == "set-cookie" and _cookie_name(value) in CREDENTIAL_NAMES:
+            continue
+        kept.append((name, value))
+    return kept
+
+
+def _cookie_name(set_cookie: bytes) -> str:
+    return set_cookie.decode("latin-1").partition("=")[0].strip().lower()
 
 
 class _InProcess:
@@ -293,14 +333,7 @@ class _InProcess:
                 return  # the app's own answer to a body we cut off; vbauth's 413 follows
             if message["type"] == "http.response.start":
                 started = True
-                message = {
-                    **message,
-                    "headers": [
-                        (name, value)
-                        for name, value in message.get("headers", [])
-                        if name.decode("latin-1").lower() not in HOP_BY_HOP
-                    ],
-                }
+                message = {**message, "headers": relayed_headers(message.get("headers", []))}
             await send(message)
 
         try:
