@@ -109,7 +109,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             expose_headers=["X-Request-Id"],
             max_age=43200,
         )
-    app.front = Front(inner, max_body_bytes=runtime.settings.max_body_bytes)
+    app.front = Front(
+        inner,
+        max_body_bytes=runtime.settings.max_body_bytes,
+        https=runtime.settings.public_url.startswith("https://"),
+    )
     return app
 
 

@@ -164,3 +164,38 @@ def test_a_tampered_payload_is_refused() -> None:
     forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     with pytest.raises(InvalidToken):
         ring().read(f"{header}.{forged}.{signature}", at=NOW)
+
+
+def test_a_token_issued_in_the_future_is_refused() -> None:
+    token = ring().issue(typ="login", subject="agent-1", ttl=600, at=NOW).token
+    with pytest.raises(InvalidToken, match="future|not yet"):
+        ring().read(token, at=NOW - timedelta(seconds=1))
+    claims = {**_good_claims(), "iat": int((NOW + timedelta(hours=1)).timestamp())}
+    late = jwt.encode(claims, SECRET, algorithm="HS256", headers={"kid": ring().current.kid})
+    with pytest.raises(InvalidToken, match="future"):  # nbf now, iat an hour ahead
+        ring().read(late, at=NOW)
+
+
+def _other_spellings(token: str) -> list[str]:
+    header, payload, signature = token.split(".")
+    last = signature[-1]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    # 32 bytes make 43 characters, the last carrying 4 bits and 2 unused: flip the unused ones.
+    same_bits = alphabet[alphabet.index(last) ^ 1]
+    return [
+        f"{token}=",
+        f"{header}.{payload}.{signature}==",
+        f"{header}.{payload}.{signature[:-1]}{same_bits}",
+        f"{header}=.{payload}.{signature}",
+        f"{header}.{payload}.{signature}".replace("-", "+").replace("_", "/"),
+    ]
+
+
+def test_a_token_has_one_spelling() -> None:
+    token = issue()
+    assert ring().read(token, at=NOW)["sub"] == "agent-1"
+    for spelling in _other_spellings(token):
+        if spelling == token:
+            continue
+        with pytest.raises(InvalidToken):
+            ring().read(spelling, at=NOW)

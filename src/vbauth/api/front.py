@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -36,14 +36,25 @@ API_PREFIX = "/v1.0/"
 VERIFY_PREFIX = "/auth/verify"
 ANSWERING = "vbauth.answering"  # in scope: has the answer begun? (too late for an error then)
 BODY_TOO_LARGE = "vbauth.body_too_large"  # in scope: the body passed the limit (see _limited)
+UPSTREAM_ANSWER = "vbauth.upstream_answer"  # in scope: the gateway relays an upstream's answer
+NO_STORE = (b"cache-control", b"no-store")
 
 
 class Front:
-    """Request id, body limit and access log, around everything (``inner``: a ``Dispatch``)."""
+    """Request id, body limit and access log, around everything (``inner``: a ``Dispatch``).
 
-    def __init__(self, inner: ASGIApp, *, max_body_bytes: int) -> None:
+    Every answer also gets ``X-Content-Type-Options: nosniff``, HSTS when vbauth's public URL is
+    https, and, unless it says otherwise, ``Cache-Control: no-store``: vbauth's answers belong
+    to one credential and often carry a secret. An upstream's answer through the gateway keeps
+    its own caching policy.
+    """
+
+    def __init__(self, inner: ASGIApp, *, max_body_bytes: int, https: bool = False) -> None:
         self.inner = inner
         self.max_body_bytes = max_body_bytes
+        self.always = [(b"x-content-type-options", b"nosniff")]
+        if https:
+            self.always.append((b"strict-transport-security", b"max-age=31536000"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -60,14 +71,7 @@ class Front:
             kind = message["type"]
             if kind == "http.response.start" or kind == "websocket.http.response.start":
                 status = message["status"]
-                # Ours replaces any other (an upstream's, say): one id per answer.
-                headers = [
-                    pair
-                    for pair in message.get("headers", ())
-                    if pair[0].lower() != b"x-request-id"
-                ]
-                headers.append(id_header)
-                message["headers"] = headers
+                message["headers"] = self._headers(scope, message.get("headers", ()), id_header)
             elif kind == "websocket.accept":
                 status = 101
             await send(message)
@@ -84,6 +88,22 @@ class Front:
         finally:
             if access_log.isEnabledFor(logging.INFO):
                 _log_access(scope, status, started, request_id)
+
+    def _headers(
+        self, scope: Scope, given: Iterable[tuple[bytes, bytes]], id_header: tuple[bytes, bytes]
+    ) -> list[tuple[bytes, bytes]]:
+        headers, caching_said = [], False
+        for pair in given:
+            name = pair[0].lower()
+            if name == b"x-request-id":
+                continue  # ours replaces any other (an upstream's, say): one id per answer
+            caching_said = caching_said or name == b"cache-control"
+            headers.append(pair)
+        headers.append(id_header)
+        headers += self.always
+        if not caching_said and not scope.get(UPSTREAM_ANSWER):
+            headers.append(NO_STORE)
+        return headers
 
 
 class Dispatch:

@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from vbauth.api.cached_reads import CACHED_READS
 from vbauth.api.deps import client_ip, identify
 from vbauth.api.errors import ApiError
-from vbauth.api.front import VERIFY_PREFIX
+from vbauth.api.front import UPSTREAM_ANSWER, VERIFY_PREFIX
 from vbauth.gateway.policies import UnsafePath, decoded_path
 from vbauth.gateway.proxy import forwarded_headers
 from vbauth.identity import Identity
@@ -48,6 +48,7 @@ class HotRoutes:
             request, signed, client_ip(request, runtime.trusted_networks), request_id
         )
         response = await runtime.upstreams.forward(request, policy, raw_path, headers)
+        scope[UPSTREAM_ANSWER] = True  # its caching policy is the upstream's to set
         await response(scope, receive, send)
 
     async def cached(self, scope: Scope, send: Send) -> bool:

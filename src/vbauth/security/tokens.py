@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -102,6 +103,7 @@ class KeyRing:
         """The verified claims of ``token`` at time ``at``, or ``InvalidToken``."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("empty or oversized token")
+        _require_canonical(token)
         key = self._key_for(token)
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -141,6 +143,27 @@ class KeyRing:
         return key
 
 
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+def _require_canonical(token: str) -> None:
+    """One spelling per token: base64url without padding, and no stray bits in the signature.
+
+    A decoder ignores ``=`` and the unused low bits of the last character, so without this check
+    one signed token could be written several ways, and cached, counted or refused as different
+    tokens (RFC 7515 §2 requires the unpadded form).
+    """
+    if not _COMPACT_JWS.fullmatch(token):
+        raise InvalidToken("not a compact JWS in base64url")
+    signature = token.rsplit(".", 1)[1]
+    try:
+        decoded = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    except ValueError as error:
+        raise InvalidToken("signature is not base64url") from error
+    if _b64(decoded).decode() != signature:
+        raise InvalidToken("signature is not in canonical base64url")
+
+
 def _check_times(claims: dict[str, Any], now: int) -> None:
     for name in ("exp", "nbf", "iat"):
         value = claims[name]
@@ -150,3 +173,5 @@ def _check_times(claims: dict[str, Any], now: int) -> None:
         raise InvalidToken("expired")
     if now < claims["nbf"]:
         raise InvalidToken("not yet valid")
+    if now < claims["iat"]:
+        raise InvalidToken("issued in the future")
