@@ -17,24 +17,46 @@ CREDENTIAL_PREFIX_LENGTH = 11  # as much of a credential as may be shown: "vb_" 
 _QUERY_IN_TEXT = re.compile(r"\?(\S+)")
 
 
+# Whatever its name or place, a value shaped like one of vbauth's credentials is cut: a `vb_`
+# key, a JWT (its JSON header always starts "eyJ"), a direct hash. Their first 11 characters
+# stay, as everywhere: enough to tell which one, not enough to use it.
+_SHAPED = re.compile(
+    r"(vb_[0-9A-Za-z]{8})[0-9A-Za-z]{8,}"
+    r"|(eyJ[A-Za-z0-9_-]{8})[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?"
+    r"|(direct\.[0-9a-f]{4})[0-9a-f]{8,}",
+    re.IGNORECASE,
+)
+_SHAPE_MARKS = ("vb_", "eyj", "direct.")
+
+
+def redact_shapes(text: str) -> str:
+    """``text`` with every credential-shaped run cut to its prefix."""
+    lowered = text.lower()
+    if not any(mark in lowered for mark in _SHAPE_MARKS):
+        return text  # the common case, checked cheaply
+    return _SHAPED.sub(lambda match: next(group for group in match.groups() if group) + "...", text)
+
+
 def redact_query(query: str) -> str:
     """The query with credentials cut to a prefix, its other bytes as they were.
 
-    Names are compared decoded, as the server reads them, so ``%74oken=`` is caught too.
+    Names are compared decoded and without case, so ``%74oken=`` and ``ACCESSKEY=`` are caught
+    too; then anything shaped like a credential is cut wherever it stands (``a=1;token=…``).
     """
     pairs = []
     for pair in query.split("&"):
         name, equals, value = pair.partition("=")
-        decoded = unquote_plus(name)
+        decoded = unquote_plus(name).lower().rstrip("\x00")
         if equals and decoded in CREDENTIAL_NAMES and len(value) > CREDENTIAL_PREFIX_LENGTH:
             value = value[:CREDENTIAL_PREFIX_LENGTH] + "..."
         pairs.append(f"{name}{equals}{value}")
-    return "&".join(pairs)
+    return redact_shapes("&".join(pairs))
 
 
 def redact_credentials(text: str) -> str:
-    """Every query string in ``text`` with its credentials cut to a prefix."""
-    return _QUERY_IN_TEXT.sub(lambda match: "?" + redact_query(match.group(1)), text)
+    """Every query string in ``text`` with its credentials cut to a prefix, and every
+    credential-shaped run anywhere else in it."""
+    return redact_shapes(_QUERY_IN_TEXT.sub(lambda match: "?" + redact_query(match.group(1)), text))
 
 
 class RedactCredentials(logging.Filter):

@@ -14,6 +14,7 @@ from vbauth.logs import (
     RedactCredentials,
     redact_credentials,
     redact_query,
+    redact_shapes,
 )
 
 JWT = "eyJhbGciOiJIUzI1NiIsImtpZCI6ImhzLTEifQ.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
@@ -108,3 +109,28 @@ def test_a_writer_that_falls_behind_drops_lines_and_says_so_instead_of_growing()
     written = stream.getvalue()
     assert "line(s) dropped, the writer fell behind" in written
     assert written.count("\n") <= BackgroundStreamHandler.MAX_WAITING + 1001
+
+
+DIRECT = "direct.9f86d081884c7d659a2feaa0c55ad015"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"ACCESSKEY={KEY}",
+        f"a=1;token={JWT}",
+        f"token%00={JWT}",
+        f"x={KEY}",
+        f"hash={DIRECT}",
+        f"next=/v1.0/me%3Ftoken%3D{JWT}",
+    ],
+)
+def test_credentials_are_cut_by_their_shape_whatever_their_name(query: str) -> None:
+    redacted = redact_query(query)
+    assert JWT not in redacted and KEY not in redacted and DIRECT not in redacted
+    assert any(prefix + "..." in redacted for prefix in (JWT[:11], KEY[:11], DIRECT[:11]))
+
+
+def test_a_credential_in_a_path_is_cut_too() -> None:
+    assert redact_shapes(f"/v1.0/{KEY}/x") == f"/v1.0/{KEY[:11]}.../x"
+    assert redact_shapes("/v1.0/calls/vb_short") == "/v1.0/calls/vb_short"  # not a key's shape

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vbauth.api.errors import ApiError, envelope, response_for
 from vbauth.api.middleware import accept_request_id, too_large
-from vbauth.logs import ACCESS_LOGGER, redact_query
+from vbauth.logs import ACCESS_LOGGER, redact_query, redact_shapes
 from vbauth.services.errors import ServiceError
 
 access_log = logging.getLogger(ACCESS_LOGGER)
@@ -225,8 +225,9 @@ def _log_access(scope: Scope, status: int, started: float, request_id: str) -> N
     access_log.info(
         "%s %s%s %s %.1fms %s",
         scope.get("method", "WS"),
-        # Raw, as sent: a decoded %0a could forge a log line.
-        scope.get("raw_path", b"").decode("latin-1") or scope["path"],
+        # Raw, as sent (a decoded %0a could forge a log line), and cut where it holds anything
+        # shaped like a credential.
+        redact_shapes(scope.get("raw_path", b"").decode("latin-1") or scope["path"]),
         f"?{shown}" if shown else "",
         status or 500,
         (time.perf_counter() - started) * 1000,
