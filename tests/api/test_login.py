@@ -367,3 +367,31 @@ async def test_a_login_racing_a_password_change_does_not_outlive_it(
             )
         )
     assert live is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        ({}, True),  # a script
+        ({"Origin": BASE_URL}, True),  # vbauth's own page
+        ({"Sec-Fetch-Site": "same-origin"}, True),
+        ({"Origin": "https://evil.example"}, False),  # another site's form or fetch
+        ({"Origin": "null"}, False),  # a sandboxed or file: page
+        ({"Sec-Fetch-Site": "cross-site"}, False),  # a browser that sends no Origin
+    ],
+)
+async def test_a_cross_site_login_is_refused(
+    client: httpx.AsyncClient, runtime: Runtime, headers: dict[str, str], allowed: bool
+) -> None:
+    tenant = await make_customer(runtime)
+    response = await client.post(
+        "/auth/login",
+        # What an HTML form posts: text/plain, read as JSON all the same.
+        content=f'{{"username": "{tenant.admin.username}", "password": "{PASSWORD}"}}',
+        headers={"Content-Type": "text/plain", **headers},
+    )
+    if allowed:
+        assert response.status_code == 200, response.text
+    else:
+        assert_error(response, 403, "CROSS_SITE_REQUEST")
+        assert "set-cookie" not in response.headers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from vbauth.api.deps import CurrentAgent, RuntimeDep, SessionDep, client_ip
+from vbauth.api.deps import CurrentAgent, RuntimeDep, SameSiteOnly, SessionDep, client_ip
 from vbauth.schemas import LoginIn, LoginOut
 from vbauth.services import logins
 
@@ -13,7 +13,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 TOKEN_COOKIE = "token"
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[SameSiteOnly])
 async def login(
     body: LoginIn, request: Request, response: Response, runtime: RuntimeDep
 ) -> LoginOut:
@@ -43,7 +43,7 @@ async def login(
     return LoginOut(username=body.username, token=result.token.token)
 
 
-@router.post("/logout")
+@router.post("/logout", dependencies=[SameSiteOnly])
 async def logout(
     me: CurrentAgent, response: Response, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, str]:

@@ -6,6 +6,7 @@ import ipaddress
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Path, Request
 from pydantic import AfterValidator
@@ -124,3 +125,38 @@ def _in_networks(address: str, networks: list[Network]) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in networks)
+
+
+def origin_allowed(headers: Mapping[str, str], allowed: list[str]) -> bool:
+    """Browsers send Origin: vbauth's own host, or one of ``allowed``. Scripts send none."""
+    origin = headers.get("origin")
+    if origin is None or origin in allowed:
+        return True
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:
+        return False  # not even a URL: certainly not ours
+    return bool(netloc) and netloc == headers.get("host")
+
+
+async def _same_site(request: Request) -> None:
+    """Refuse a browser's cross-site request to an endpoint that sets or uses the cookie.
+
+    Bodies are read as JSON whatever their Content-Type (as VoIPBIN), so a plain HTML form on
+    any site could post a login and sign the victim's browser in as the attacker (login CSRF).
+    A configured CORS origin may; otherwise an Origin must be vbauth's own, and a browser that
+    says ``Sec-Fetch-Site: cross-site`` is refused even without one.
+    """
+    allowed = request.app.state.runtime.settings.cors_origins
+    cross_site = request.headers.get("sec-fetch-site") == "cross-site"
+    if "origin" in request.headers:
+        if origin_allowed(request.headers, allowed):
+            return
+    elif not cross_site:
+        return
+    raise PermissionDenied(
+        "Cross-site requests may not sign in or out.", reason="CROSS_SITE_REQUEST"
+    )
+
+
+SameSiteOnly = Depends(_same_site)

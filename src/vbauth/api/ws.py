@@ -6,11 +6,9 @@ HTTP envelope (401/403), never an upgraded socket that closes without a word.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from fastapi import APIRouter, WebSocket
 
-from vbauth.api.deps import identify_credential
+from vbauth.api.deps import identify_credential, origin_allowed
 from vbauth.api.errors import ApiError, response_for
 from vbauth.authn import find_credential
 from vbauth.events.hub import Connection
@@ -51,13 +49,7 @@ async def event_socket(websocket: WebSocket) -> None:
 
 def _check_origin(websocket: WebSocket, runtime: Runtime) -> None:
     """Browsers send Origin: it must be vbauth's own host or an allowed one. Scripts send none."""
-    origin = websocket.headers.get("origin")
-    if origin is None or origin in runtime.settings.ws_origins:
-        return
-    try:
-        netloc = urlsplit(origin).netloc
-    except ValueError:
-        netloc = None  # not even a URL: certainly not ours
-    if netloc is not None and netloc == websocket.headers.get("host"):
-        return
-    raise PermissionDenied("This origin may not open event sockets.", reason="ORIGIN_NOT_ALLOWED")
+    if not origin_allowed(websocket.headers, runtime.settings.ws_origins):
+        raise PermissionDenied(
+            "This origin may not open event sockets.", reason="ORIGIN_NOT_ALLOWED"
+        )
