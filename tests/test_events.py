@@ -154,6 +154,21 @@ async def test_every_frame_is_answered_and_errors_keep_the_socket_open(server: S
         assert closed.value.rcvd.code == 1003
 
 
+async def test_deep_and_oversized_frames_get_an_error_frame_or_a_close_not_a_crash(
+    server: Server,
+) -> None:
+    tenant = Tenant(server)
+    async with websockets.connect(ws_url(server, token=tenant.token), max_size=None) as socket:
+        await socket.send("[" * 30_000 + "]" * 30_000)  # under the frame limit, past the stack
+        assert (await frame(socket))["reason"] == "INVALID_JSON"
+        topic = f"customer_id:{tenant.customer_id}"
+        assert await subscribe(socket, topic) == {"type": "subscribed", "topics": [topic]}
+        await socket.send("x" * (1 << 20))  # refused by the protocol layer, not read whole
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await frame(socket)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # too big
+
+
 @pytest.mark.parametrize("permission", [32, 64])
 async def test_admins_and_managers_subscribe_to_their_customer(
     server: Server, permission: int

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vbauth import migrate
 from vbauth.clock import format_timestamp
 from vbauth.demo import create_demo_app
+from vbauth.events.hub import MAX_FRAME_BYTES
 from vbauth.gateway.identity_header import upstream_keys
 from vbauth.runtime import Runtime, load_jwt_secret, upstream_secret_for
 from vbauth.schemas import AgentOut, CustomerAdminOut
@@ -82,6 +83,9 @@ def serve(
         # uvicorn's access log prints query strings whole, credentials included;
         # vbauth logs its own line per request with credentials cut to a prefix.
         access_log=False,
+        # A frame bigger than any valid request is refused by the protocol layer before it is
+        # read whole (uvicorn's default would buffer 16 MiB per frame).
+        ws_max_size=MAX_FRAME_BYTES,
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=max(settings.ws_silence_timeout - settings.ws_ping_interval, 1.0),
         log_config=LOG_CONFIG,

@@ -141,7 +141,7 @@ class Connection:
             if len(text) > MAX_FRAME_BYTES:
                 raise ValueError
             request = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past the stack
             self.offer(error_frame("INVALID_JSON", "A frame must be a JSON object."))
             return
         if not isinstance(request, dict) or request.get("type") not in ("subscribe", "unsubscribe"):
