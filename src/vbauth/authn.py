@@ -233,6 +233,7 @@ class Authenticator:
             customer_status=row["customer_status"],
             deletion_scheduled=row["customer_tm_deletion_scheduled"],
             valid_until=self._valid_until(row, row["tm_expire"]),
+            session_started=row["session_started"],
         )
 
     async def _load_accesskey(self, digest: str) -> AccesskeyIdentity:
@@ -299,6 +300,7 @@ CUSTOMER_COLUMNS = (
 LOGIN_IDENTITY_QUERY = (
     select(
         LoginSession.id.label("session_id"),
+        LoginSession.tm_create.label("session_started"),
         LoginSession.tm_expire,
         LoginSession.tm_revoke,
         Agent.id.label("agent_id"),

@@ -31,6 +31,7 @@ class AgentIdentity:
     customer_status: str
     deletion_scheduled: datetime | None = None
     valid_until: datetime | None = None  # the session's end, or an unverified signup's deadline
+    session_started: datetime | None = None  # when this login happened (fresh-login checks)
 
     kind = "agent"
 

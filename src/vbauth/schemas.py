@@ -158,6 +158,9 @@ class PermissionUpdate(Input):
 
 class PasswordUpdate(Input):
     password: LoginText
+    # vbauth extension: an agent changing its own password proves it knows the current one,
+    # unless it logged in within the last 10 minutes.
+    current_password: LoginText | None = None
 
 
 class AgentOut(BaseModel):

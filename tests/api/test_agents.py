@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -12,11 +13,13 @@ from tests.factories import (
     assert_error,
     bearer,
     login,
+    make_accesskey,
     make_agent,
     make_customer,
     make_superadmin,
     unique_email,
 )
+from vbauth import clock
 from vbauth.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
@@ -433,3 +436,39 @@ async def test_a_tag_filter_that_empties_a_page_still_pages_on(
         if not token:
             break
     assert found == [tagged.json()["id"]]
+
+
+async def test_your_own_password_needs_a_fresh_login_or_the_current_one(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = await make_customer(runtime)
+    headers = bearer(await login(client, tenant.admin.username))
+    path = f"/v1.0/agents/{tenant.admin.id}/password"
+    later = clock.wall_clock() + timedelta(minutes=11)
+    monkeypatch.setattr(clock, "wall_clock", lambda: later)  # a token stolen a while ago
+    runtime.authenticator.identity_cache.invalidate()
+    response = await client.put(path, json={"password": "taken over"}, headers=headers)
+    assert_error(response, 403, "FRESH_LOGIN_REQUIRED")
+    wrong = {"password": "taken over", "current_password": "a guess at it"}
+    assert_error(
+        await client.put(path, json=wrong, headers=headers), 403, "INVALID_CURRENT_PASSWORD"
+    )
+    right = {"password": "a new one of mine", "current_password": PASSWORD}
+    assert (await client.put(path, json=right, headers=headers)).status_code == 200
+    fresh = bearer(await login(client, tenant.admin.username, "a new one of mine"))
+    again = await client.put(path, json={"password": "yet another one"}, headers=fresh)
+    assert again.status_code == 200  # logged in just now: no more proof needed
+
+
+async def test_an_admin_setting_another_agents_password_needs_no_proof_of_it(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    agent = await make_agent(runtime, tenant.customer.id)
+    key = await make_accesskey(runtime, tenant.customer.id)
+    response = await client.put(
+        f"/v1.0/agents/{agent.id}/password",
+        json={"password": "set by the admin"},
+        params={"accesskey": key},
+    )
+    assert response.status_code == 200

@@ -97,8 +97,16 @@ async def update_password(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> AgentOut:
-    """Set an agent's password (8 to 1024 characters); its other sessions end."""
+    """Set an agent's password (8 to 1024 characters); its other sessions end.
+
+    Setting one's own needs ``current_password`` or a login of the last ten minutes.
+    """
     agent = await agents.update_password(
-        session, by=me, passwords=runtime.passwords, agent_id=agent_id, password=body.password
+        session,
+        by=me,
+        passwords=runtime.passwords,
+        agent_id=agent_id,
+        password=body.password,
+        current_password=body.current_password,
     )
     return AgentOut.model_validate(agent)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth import clock
 from vbauth.db import columns_of, mark_identity_changed
-from vbauth.identity import Identity
+from vbauth.identity import AgentIdentity, Identity
 from vbauth.models import Agent, Customer, LoginSession
 from vbauth.permissions import ADMIN_OR_MANAGER, MAX_PERMISSION, Permission, is_admin_level
 from vbauth.reads import HotReads, Row
@@ -165,11 +166,19 @@ async def update_permission(
 
 
 async def update_password(
-    session: AsyncSession, *, by: Identity, passwords: Passwords, agent_id: uuid.UUID, password: str
+    session: AsyncSession,
+    *,
+    by: Identity,
+    passwords: Passwords,
+    agent_id: uuid.UUID,
+    password: str,
+    current_password: str | None = None,
 ) -> Agent:
     """Set a password and end the agent's other sessions (a stolen token dies with the old one)."""
     agent = await _load_manageable(session, by, agent_id)
     check_password(password)
+    if agent.id == by.agent_id:
+        await _require_proof(by, passwords, agent, current_password)
     agent.password_hash = await passwords.hash(password)
     agent.tm_update = clock.now()
     keep = by.session_id if agent.id == by.agent_id else None
@@ -178,6 +187,28 @@ async def update_password(
     await session.flush()
     events.announce(session, "updated", agent)
     return agent
+
+
+FRESH_LOGIN = timedelta(minutes=10)
+
+
+async def _require_proof(
+    by: Identity, passwords: Passwords, agent: Agent, current_password: str | None
+) -> None:
+    """An agent setting its own password shows it is its owner, not a thief holding its token:
+    the current password, or a login of the last ten minutes."""
+    if current_password is not None:
+        if not (await passwords.verify(agent.password_hash, current_password)).ok:
+            raise PermissionDenied(
+                "The current password is not right.", reason="INVALID_CURRENT_PASSWORD"
+            )
+        return
+    started = by.session_started if isinstance(by, AgentIdentity) else None
+    if started is None or clock.wall_clock() - started > FRESH_LOGIN:
+        raise PermissionDenied(
+            "Log in again, or send current_password, to change your own password.",
+            reason="FRESH_LOGIN_REQUIRED",
+        )
 
 
 async def delete(session: AsyncSession, *, by: Identity, agent_id: uuid.UUID) -> Agent:
