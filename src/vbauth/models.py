@@ -6,7 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, String, Text, Uuid, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    Uuid,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vbauth.clock import now
@@ -39,6 +50,9 @@ class Customer(Base):
     # Metadata on the wire; "metadata" itself is reserved by SQLAlchemy's declarative base.
     flags: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The operators' own customer, made by `vbauth bootstrap`: its agents may hold platform bits.
+    # Set only from the shell, never by the API (a name such as "platform" proves nothing).
+    is_platform: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(16), default="initial")
     identity_verification_status: Mapped[str] = mapped_column(String(16), default="none")
     terms_agreed_version: Mapped[str] = mapped_column(String(64), default="")

@@ -20,7 +20,10 @@ from tests.factories import (
     unique_email,
 )
 from vbauth import clock
+from vbauth.permissions import Permission
 from vbauth.runtime import Runtime
+from vbauth.services import operator
+from vbauth.services.errors import AlreadyExists
 
 pytestmark = pytest.mark.anyio
 
@@ -472,3 +475,36 @@ async def test_an_admin_setting_another_agents_password_needs_no_proof_of_it(
         params={"accesskey": key},
     )
     assert response.status_code == 200
+
+
+async def test_the_last_superadmin_stays_and_bootstrap_gives_a_lost_bit_back(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    root = await make_superadmin(runtime)
+    headers = bearer(await login(client, root.username))
+    demote = {"permission": int(Permission.CUSTOMER_ADMIN)}
+    path = f"/v1.0/agents/{root.id}"
+    assert_error(
+        await client.put(f"{path}/permission", json=demote, headers=headers), 409, "LAST_SUPERADMIN"
+    )
+    assert_error(await client.delete(path, headers=headers), 409, "LAST_SUPERADMIN")
+    second = await make_superadmin(runtime)
+    response = await client.put(f"{path}/permission", json=demote, headers=headers)
+    assert response.status_code == 200, response.text  # another superadmin remains now
+    # The break-glass path: the shell restores the bit of the platform's own agent...
+    async with runtime.transaction() as session:
+        restored, created = await operator.bootstrap_superadmin(
+            session, passwords=runtime.passwords, username=root.username, password=PASSWORD
+        )
+    assert not created and restored.permission & Permission.PROJECT_SUPER_ADMIN
+    # ...but never promotes a customer's agent, whatever its customer is called.
+    tenant = await make_customer(runtime)
+    with pytest.raises(AlreadyExists):
+        async with runtime.transaction() as session:
+            await operator.bootstrap_superadmin(
+                session,
+                passwords=runtime.passwords,
+                username=tenant.admin.username,
+                password=PASSWORD,
+            )
+    assert second.id != root.id

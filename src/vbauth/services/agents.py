@@ -14,7 +14,13 @@ from vbauth import clock
 from vbauth.db import columns_of, mark_identity_changed
 from vbauth.identity import AgentIdentity, Identity
 from vbauth.models import Agent, Customer, LoginSession
-from vbauth.permissions import ADMIN_OR_MANAGER, MAX_PERMISSION, Permission, is_admin_level
+from vbauth.permissions import (
+    ADMIN_OR_MANAGER,
+    MAX_PERMISSION,
+    SUPER_ADMIN_BIT,
+    Permission,
+    is_admin_level,
+)
 from vbauth.reads import HotReads, Row
 from vbauth.security.passwords import Passwords, password_problem
 from vbauth.services import events, one_time
@@ -156,6 +162,8 @@ async def update_permission(
 ) -> Agent:
     agent = await _load_manageable(session, by, agent_id)
     _require_grantable(by, permission)
+    if agent.permission & SUPER_ADMIN_BIT and not permission & SUPER_ADMIN_BIT:
+        await _keep_a_superadmin(session, agent)
     if is_admin_level(agent.permission) and not is_admin_level(permission):
         await _keep_an_admin(session, agent)
     agent.permission, agent.tm_update = permission, clock.now()
@@ -213,6 +221,8 @@ async def _require_proof(
 
 async def delete(session: AsyncSession, *, by: Identity, agent_id: uuid.UUID) -> Agent:
     agent = await _load_manageable(session, by, agent_id)
+    if agent.permission & SUPER_ADMIN_BIT:
+        await _keep_a_superadmin(session, agent)
     if is_admin_level(agent.permission):
         await _keep_an_admin(session, agent)
     agent.tm_delete = agent.tm_update = clock.now()
@@ -255,6 +265,25 @@ async def _keep_an_admin(session: AsyncSession, agent: Agent) -> None:
     )
     if not others:
         raise StateInvalid("A customer must keep at least one admin.", reason="LAST_ADMIN")
+
+
+async def _keep_a_superadmin(session: AsyncSession, agent: Agent) -> None:
+    """Refuse to remove the platform's last superadmin: nobody could then manage customers,
+    and only the shell could bring one back.
+
+    Every superadmin row, this one's too, is locked first and in one order (PostgreSQL), so two
+    cannot demote each other at once: the second waits, then counts again.
+    """
+    superadmins = await session.scalars(
+        select(Agent.id)
+        .where(Agent.tm_delete.is_(None), Agent.permission.bitwise_and(SUPER_ADMIN_BIT) != 0)
+        .order_by(Agent.id)
+        .with_for_update()
+    )
+    if not [other for other in superadmins if other != agent.id]:
+        raise StateInvalid(
+            "The platform must keep at least one superadmin.", reason="LAST_SUPERADMIN"
+        )
 
 
 async def _load_visible(session: AsyncSession, by: Identity, agent_id: uuid.UUID) -> Agent:

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth import clock
 from vbauth.db import mark_identity_changed
-from vbauth.models import Agent
+from vbauth.models import Agent, Customer
 from vbauth.permissions import Permission
 from vbauth.security.passwords import Passwords, password_problem
 from vbauth.services import agents, customers
@@ -21,7 +21,8 @@ PLATFORM_CUSTOMER_NAME = "platform"
 async def bootstrap_superadmin(
     session: AsyncSession, *, passwords: Passwords, username: str, password: str
 ) -> tuple[Agent, bool]:
-    """Create the platform superadmin, or reset an existing superadmin's password.
+    """Create the platform superadmin, or reset an existing superadmin's password (and give a
+    platform agent that lost it its superadmin bit back).
 
     Returns the agent and whether it was created. Re-running is the break-glass path.
     """
@@ -34,11 +35,15 @@ async def bootstrap_superadmin(
         )
     ).first()
     if existing is not None and not existing.permission & Permission.PROJECT_SUPER_ADMIN:
-        # Promoting someone else's agent would hand the platform to whoever signed up first.
-        raise AlreadyExists(
-            "This username belongs to an agent of a customer; choose another for the superadmin.",
-            reason="AGENT_USERNAME_TAKEN",
-        )
+        owner = await session.get(Customer, existing.customer_id)
+        if owner is None or not owner.is_platform:
+            # Promoting a customer's agent would hand the platform to whoever signed up first.
+            raise AlreadyExists(
+                "This username belongs to an agent of a customer; choose another for the "
+                "superadmin.",
+                reason="AGENT_USERNAME_TAKEN",
+            )
+        existing.permission |= SUPERADMIN_BITS  # a platform agent that lost the bit: restored
     if existing is not None:
         existing.password_hash = await passwords.hash(password)
         existing.tm_update = clock.now()
@@ -55,5 +60,8 @@ async def bootstrap_superadmin(
         name=PLATFORM_CUSTOMER_NAME,
     )
     agent.permission = SUPERADMIN_BITS
+    platform = await session.get(Customer, agent.customer_id)
+    if platform is not None:
+        platform.is_platform = True
     await session.flush()
     return agent, True
