@@ -117,3 +117,37 @@ def test_an_event_survives_the_bus_wire_form() -> None:
         f"customer_id:{CUSTOMER}:agent:a1",
         f"agent_id:{event.owner_agent_id}:agent:a1",
     )
+
+
+def _manager() -> AgentIdentity:
+    return AgentIdentity(uuid.uuid4(), CUSTOMER, uuid.uuid4(), 64, "m@example.com", "active")
+
+
+def _own_event(kind: str, owner: uuid.UUID | None = None) -> Event:
+    return Event(f"{kind}_created", CUSTOMER, kind, "1", {"id": "1"}, owner_agent_id=owner)
+
+
+async def test_events_about_vbauths_objects_reach_only_who_may_read_them(
+    connect: Connect,
+) -> None:
+    manager, admin = connect(_manager()), connect(_admin())
+    for each in (manager, admin):
+        each.subscriptions.add(f"customer_id:{CUSTOMER}")
+    # GET /v1.0/accesskeys is an admin's: a manager does not hear of keys either.
+    assert admin.wants(_own_event("accesskey"))
+    assert not manager.wants(_own_event("accesskey"))
+    for kind in ("agent", "customer", "direct"):
+        assert manager.wants(_own_event(kind)) and admin.wants(_own_event(kind))
+    plain = AgentIdentity(uuid.uuid4(), CUSTOMER, uuid.uuid4(), 16, "p@example.com", "active")
+    agent = connect(plain)
+    agent.subscriptions.add(f"agent_id:{plain.agent_id}")
+    own_update = Event(
+        "agent_updated",
+        CUSTOMER,
+        "agent",
+        str(plain.agent_id),
+        {},
+        owner_agent_id=plain.agent_id,
+    )
+    assert agent.wants(own_update)
+    assert manager.wants(_aicall_event("a1", AI))  # upstreams' objects: the topics decide

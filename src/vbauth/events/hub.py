@@ -79,7 +79,7 @@ class Connection:
             and event.bound_to != self.identity.resource_id
         ):
             return False  # defence in depth: never another resource's object
-        return any(
+        return topics.may_read(self.identity, event) and any(
             topics.matches(subscription, topic, exact=direct)
             for topic in event.topics
             for subscription in self.subscriptions

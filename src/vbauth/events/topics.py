@@ -18,8 +18,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from vbauth.events.model import Event
 from vbauth.identity import DirectIdentity, Identity
-from vbauth.permissions import ADMIN_OR_MANAGER
+from vbauth.permissions import ADMIN_OR_MANAGER, CUSTOMER_ADMIN_BIT
 
 MAX_TOPIC_LENGTH = 256
 MAX_PARTS = 4
@@ -104,3 +105,20 @@ def matches(subscription: str, topic: str, *, exact: bool) -> bool:
     if exact:
         return subscription == topic
     return topic == subscription or topic.startswith(subscription + ":")
+
+
+# vbauth's own kinds of object: an event about one goes only to those who may read it through
+# the REST API, whatever topic they subscribed to (accesskey lists are for admins, say).
+OWN_KINDS = frozenset({"accesskey", "agent", "customer", "direct"})
+
+
+def may_read(identity: Identity, event: Event) -> bool:
+    """Whether ``identity`` could read the event's object through the API."""
+    kind = event.resource_type
+    if kind not in OWN_KINDS or identity.is_superadmin:
+        return True  # upstreams' objects: the topic rules (and bindings) decide
+    owner = event.owner_agent_id
+    if kind == "agent" and owner is not None and owner == identity.agent_id:
+        return True  # an agent reads itself (/v1.0/me)
+    needed = CUSTOMER_ADMIN_BIT if kind == "accesskey" else ADMIN_OR_MANAGER
+    return identity.can_access(event.customer_id, needed)
