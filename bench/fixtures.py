@@ -164,4 +164,4 @@ def identity_header_for(credentials: Credentials) -> dict[str, str]:
         username=EMAIL,
         customer_status="active",
     )
-    return identity_headers(keys, identity, "req_bench")
+    return identity_headers(keys, identity, "req_bench", audience="demo", method="GET", path=CALLS)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth import migrate
 from vbauth.clock import format_timestamp
-from vbauth.demo import create_demo_app
+from vbauth.demo import DEMO_AUDIENCE, create_demo_app
 from vbauth.events.hub import MAX_FRAME_BYTES
 from vbauth.gateway.identity_header import upstream_keys
 from vbauth.runtime import Runtime, load_jwt_secret, upstream_secret_for
@@ -98,6 +98,9 @@ def serve(
 def demo_upstream(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 9000,
+    audience: Annotated[
+        str, typer.Option(help="The audience its routes give it (routes.toml `audience`).")
+    ] = DEMO_AUDIENCE,
 ) -> None:
     """Serve the demo upstream (calls, aicalls) on its own, e.g. behind nginx and /auth/verify."""
     settings = get_settings()
@@ -105,7 +108,7 @@ def demo_upstream(
         upstream_secret_for(settings, load_jwt_secret(settings)), settings.jwt_issuer
     )
     uvicorn.run(
-        create_demo_app(keys),
+        create_demo_app(keys, audience=audience),
         host=host,
         port=port,
         log_config=LOG_CONFIG,

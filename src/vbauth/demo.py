@@ -71,7 +71,14 @@ class Store:
 async def caller(request: Request, x_vb_identity: Annotated[str, Header()] = "") -> Caller:
     """Who vbauth says is calling: the verified X-VB-Identity, and nothing else."""
     try:
-        claims = read_identity(request.app.state.keys, x_vb_identity)
+        claims = read_identity(
+            request.app.state.keys,
+            x_vb_identity,
+            audience=request.app.state.audience,
+            method=request.method,
+            # The path as it arrived, encoding and all: what vbauth checked and signed.
+            path=request.scope.get("raw_path", b"").decode("latin-1") or request.url.path,
+        )
     except InvalidToken as error:
         raise DemoError(401, "AUTHENTICATION_REQUIRED", "No valid identity header.") from error
     return Caller(
@@ -103,10 +110,19 @@ async def _publish_nowhere(event: Event) -> None:
     """A demo without a vbauth to tell."""
 
 
-def create_demo_app(keys: KeyRing, publish: Publish = _publish_nowhere) -> FastAPI:
-    """The demo upstream; ``publish`` carries its call and aicall events to vbauth's bus."""
+DEMO_AUDIENCE = "demo"  # the default routes' audience for it (gateway/routes.toml)
+
+
+def create_demo_app(
+    keys: KeyRing, publish: Publish = _publish_nowhere, *, audience: str = DEMO_AUDIENCE
+) -> FastAPI:
+    """The demo upstream; ``publish`` carries its call and aicall events to vbauth's bus.
+
+    It accepts only identity headers made for ``audience`` and for the very request it gets.
+    """
     app = FastAPI(title="vbauth demo upstream", docs_url=None, redoc_url=None)
     app.state.keys = keys
+    app.state.audience = audience
     # Like VoIPBIN's services (and vbauth), it reads bodies as JSON whatever the Content-Type.
     app.add_middleware(JsonBodyMiddleware)
     store = Store()

@@ -139,7 +139,7 @@ async def gateway(
 async def test_forwarded_requests_lose_credentials_and_carry_a_signed_identity(
     client: httpx.AsyncClient, runtime: Runtime, gateway
 ) -> None:  # type: ignore[no-untyped-def]
-    http, own, _ = gateway
+    http, own, upstreams = gateway
     tenant = await make_customer(runtime)
     token = await login(client, tenant.admin.username)
     response = await http.put(
@@ -173,7 +173,17 @@ async def test_forwarded_requests_lose_credentials_and_carry_a_signed_identity(
     assert "spoofed" not in json.dumps(seen)
     assert headers["x-vb-customer-id"] == str(tenant.customer.id)
     assert headers["x-vb-kind"] == "agent"
-    claims = read_identity(own.upstream_keys, headers["x-vb-identity"])
+    signed = headers["x-vb-identity"]
+    # Made for this upstream (its URL: the route names no other audience) and this request.
+    bound = {"audience": upstreams["echo"], "method": "PUT", "path": "/v1.0/echo/things/7"}
+    claims = read_identity(own.upstream_keys, signed, **bound)
+    for replayed in (
+        {**bound, "audience": "another-upstream"},
+        {**bound, "method": "DELETE"},
+        {**bound, "path": "/v1.0/echo/things/8"},
+    ):
+        with pytest.raises(InvalidToken):
+            read_identity(own.upstream_keys, signed, **replayed)
     assert (claims["kind"], claims["customer_id"], claims["agent_id"]) == (
         "agent",
         str(tenant.customer.id),
@@ -442,14 +452,32 @@ async def test_the_demo_upstream_refuses_a_direct_identity_on_calls_by_itself(
         allowed_resource_types=("aicall",),
         customer_status="active",
     )
-    signed = identity_headers(runtime.upstream_keys, widget, "req_demo")
+
+    def signed(method: str, path: str) -> dict[str, str]:
+        return identity_headers(
+            runtime.upstream_keys, widget, "req_demo", audience="demo", method=method, path=path
+        )
+
     transport = httpx.ASGITransport(app=create_demo_app(runtime.upstream_keys))
     async with httpx.AsyncClient(transport=transport, base_url="http://demo") as demo:
-        for method, path in (("GET", "/v1.0/calls"), ("GET", "/v1.0/calls/x")):
-            response = await demo.request(method, path, headers=signed)
+        for path in ("/v1.0/calls", "/v1.0/calls/x"):
+            response = await demo.get(path, headers=signed("GET", path))
             assert response.status_code == 403
             assert response.json()["error"]["reason"] == "DIRECT_ACCESS_NOT_SUPPORTED"
-        assert (await demo.post("/v1.0/aicalls", json={}, headers=signed)).status_code == 200
+        aicall = await demo.post("/v1.0/aicalls", json={}, headers=signed("POST", "/v1.0/aicalls"))
+        assert aicall.status_code == 200
+        # A header made for one request is refused on any other, there or at another upstream.
+        replayed = await demo.post("/v1.0/aicalls", json={}, headers=signed("GET", "/v1.0/calls"))
+        assert replayed.status_code == 401
+        elsewhere = identity_headers(
+            runtime.upstream_keys,
+            widget,
+            "req_demo",
+            audience="billing",
+            method="POST",
+            path="/v1.0/aicalls",
+        )
+        assert (await demo.post("/v1.0/aicalls", json={}, headers=elsewhere)).status_code == 401
 
 
 async def test_headers_other_proxies_or_frameworks_would_believe_do_not_pass_either_way(

@@ -35,7 +35,13 @@ async def test_nginx_style_verify_passes_with_identity_headers(
         headers={"X-Original-URI": f"/v1.0/calls?token={token}", "X-Original-Method": "GET"},
     )
     assert response.status_code == 200
-    claims = read_identity(runtime.upstream_keys, response.headers["x-vb-identity"])
+    claims = read_identity(
+        runtime.upstream_keys,
+        response.headers["x-vb-identity"],
+        audience="demo",  # the default routes' name for the demo upstream
+        method="GET",
+        path="/v1.0/calls",
+    )
     assert claims["customer_id"] == str(tenant.customer.id)
     assert response.headers["x-vb-customer-id"] == str(tenant.customer.id)
     assert response.headers["x-vb-agent-id"] == str(tenant.admin.id)

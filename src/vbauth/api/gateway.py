@@ -22,6 +22,8 @@ from vbauth.gateway.proxy import forwarded_headers
 from vbauth.identity import Identity
 from vbauth.runtime import Runtime
 
+# Where each proxy convention puts the original request's method.
+METHOD_HEADERS = {"nginx": "x-original-method", "traefik": "x-forwarded-method"}
 # Paths the reference mounts under /v1.0 by mistake (§1.9): point callers to the right one.
 UNPREFIXED_AUTH = "/v1.0/auth/"
 
@@ -43,7 +45,13 @@ class HotRoutes:
         identity = await identify(runtime, request.headers, request.cookies, request.query_params)
         policy.authorize(identity)
         request_id = scope["state"]["request_id"]
-        signed = runtime.identity_signer.headers(identity, request_id)
+        signed = runtime.identity_signer.headers(
+            identity,
+            request_id,
+            audience=policy.audience,
+            method=scope["method"],
+            path=raw_path,
+        )
         headers = forwarded_headers(
             request, signed, client_ip(request, runtime.trusted_networks), request_id
         )
@@ -83,19 +91,25 @@ class HotRoutes:
         convention's header and be judged against a path it is not requesting.
         """
         headers = _header_map(scope["headers"])
-        raw_path, query = self._original_request(scope, headers)
+        method, raw_path, query = self._original_request(scope, headers)
         policy = self.runtime.routes.match(_checked(raw_path))
         if policy is None:
             raise ApiError(404, "ROUTE_NOT_FOUND", "The requested endpoint does not exist.")
         identity = await _identify(self.runtime, headers, query)
         policy.authorize(identity)
-        signed = self.runtime.identity_signer.raw_headers(identity, scope["state"]["request_id"])
+        signed = self.runtime.identity_signer.raw_headers(
+            identity,
+            scope["state"]["request_id"],
+            audience=policy.audience,
+            method=method,
+            path=raw_path,
+        )
         signed.append((b"content-length", b"0"))
         await send({"type": "http.response.start", "status": 200, "headers": signed})
         await send({"type": "http.response.body", "body": b""})
 
-    def _original_request(self, scope: Scope, headers: Mapping[str, str]) -> tuple[str, str]:
-        """The original request's raw path and query, from the configured convention."""
+    def _original_request(self, scope: Scope, headers: Mapping[str, str]) -> tuple[str, str, str]:
+        """The original request's method, raw path and query, by the configured convention."""
         sources = {
             "envoy": _raw_path(scope).removeprefix(VERIFY_PREFIX) or None,
             "nginx": headers.get("x-original-uri"),
@@ -113,9 +127,10 @@ class HotRoutes:
             style = present[0] if present else "nginx"
         source = sources[style] or "/"
         if style == "envoy":
-            return source, scope["query_string"].decode("latin-1")
+            return scope["method"], source, scope["query_string"].decode("latin-1")
+        method = headers.get(METHOD_HEADERS[style]) or scope["method"]
         raw_path, _, query = source.partition("?")
-        return raw_path, query
+        return method.upper(), raw_path, query
 
 
 async def _identify(runtime: Runtime, headers: Mapping[str, str], query: str) -> Identity:

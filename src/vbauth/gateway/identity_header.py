@@ -58,9 +58,13 @@ def subject_of(identity: Identity) -> str:
     return str(identity.direct_id)
 
 
-def identity_headers(keys: KeyRing, identity: Identity, request_id: str) -> dict[str, str]:
+def identity_headers(
+    keys: KeyRing, identity: Identity, request_id: str, *, audience: str, method: str, path: str
+) -> dict[str, str]:
     """The signed header and its plain companions (one-off; ``IdentitySigner`` for the hot path)."""
-    return IdentitySigner(keys).headers(identity, request_id)
+    return IdentitySigner(keys).headers(
+        identity, request_id, audience=audience, method=method, path=path
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,41 +77,47 @@ class _Prepared:
 class IdentitySigner:
     """Makes ``X-VB-Identity`` for each forwarded request, cheaply.
 
-    Every request gets its own token (fresh ``jti``, ``iat``, ``exp`` and its request id), but
-    the claims that depend only on the identity are encoded once per identity and kept while
-    the identity is: identities are themselves cached, so the same object comes back.
+    Every request gets its own token, bound to it: the upstream it is for (``aud``), its method
+    and path, a fresh ``jti``, its times and request id. The claims that depend only on the
+    identity and the upstream are encoded once and kept while the identity is: identities are
+    themselves cached, so the same object comes back.
     """
 
     MAX_PREPARED = 10_000
 
     def __init__(self, keys: KeyRing) -> None:
         self._keys = keys
-        self._prepared: dict[Identity, _Prepared] = {}
+        self._prepared: dict[tuple[Identity, str], _Prepared] = {}
 
-    def headers(self, identity: Identity, request_id: str) -> dict[str, str]:
-        prepared = self._prepared.get(identity) or self._prepare(identity)
-        return {HEADER: self._token(prepared, request_id), **prepared.plain}
+    def headers(
+        self, identity: Identity, request_id: str, *, audience: str, method: str, path: str
+    ) -> dict[str, str]:
+        prepared = self._prepared.get((identity, audience)) or self._prepare(identity, audience)
+        return {HEADER: self._token(prepared, request_id, method, path), **prepared.plain}
 
-    def raw_headers(self, identity: Identity, request_id: str) -> list[tuple[bytes, bytes]]:
+    def raw_headers(
+        self, identity: Identity, request_id: str, *, audience: str, method: str, path: str
+    ) -> list[tuple[bytes, bytes]]:
         """The same headers, encoded for an ASGI response."""
-        prepared = self._prepared.get(identity) or self._prepare(identity)
-        token = self._token(prepared, request_id).encode()
+        prepared = self._prepared.get((identity, audience)) or self._prepare(identity, audience)
+        token = self._token(prepared, request_id, method, path).encode()
         return [(HEADER.encode(), token), *prepared.raw_plain]
 
-    def _token(self, prepared: _Prepared, request_id: str) -> str:
+    def _token(self, prepared: _Prepared, request_id: str, method: str, path: str) -> str:
         now = int(clock.wall_clock().timestamp())
         per_request = (
             f'"jti":"{os.urandom(16).hex()}","iat":{now},"nbf":{now},'
-            f'"exp":{now + TTL_SECONDS},"request_id":{json.dumps(request_id)}}}'
+            f'"exp":{now + TTL_SECONDS},"method":{json.dumps(method)},'
+            f'"path":{json.dumps(path)},"request_id":{json.dumps(request_id)}}}'
         )
         return self._keys.current.sign_payload(prepared.claims_prefix + per_request.encode())
 
-    def _prepare(self, identity: Identity) -> _Prepared:
+    def _prepare(self, identity: Identity, audience: str) -> _Prepared:
         claims = claims_of(identity)
         fixed = {
             **claims,
             "iss": self._keys.issuer,
-            "aud": self._keys.audience,
+            "aud": audience,
             "sub": subject_of(identity),
             "typ": IDENTITY_TOKEN_TYPE,
         }
@@ -121,13 +131,22 @@ class IdentitySigner:
         if len(self._prepared) >= self.MAX_PREPARED:
             self._prepared.clear()
         raw_plain = [(name.encode(), value.encode()) for name, value in plain.items()]
-        prepared = self._prepared[identity] = _Prepared(prefix.encode(), plain, raw_plain)
+        prepared = _Prepared(prefix.encode(), plain, raw_plain)
+        self._prepared[(identity, audience)] = prepared
         return prepared
 
 
-def read_identity(keys: KeyRing, token: str) -> dict[str, Any]:
-    """For upstreams: the verified claims of an ``X-VB-Identity`` header, or ``InvalidToken``."""
-    claims = keys.read(token, at=clock.wall_clock())
+def read_identity(
+    keys: KeyRing, token: str, *, audience: str, method: str, path: str
+) -> dict[str, Any]:
+    """For upstreams: the verified claims of an ``X-VB-Identity`` header, or ``InvalidToken``.
+
+    The header must have been made for this upstream (``audience``) and for this very request:
+    its method and its path as received (raw, query left out).
+    """
+    claims = keys.read(token, at=clock.wall_clock(), audience=audience)
     if claims["typ"] != IDENTITY_TOKEN_TYPE:
         raise InvalidToken("not an identity token")
+    if claims.get("method") != method or claims.get("path") != path:
+        raise InvalidToken("made for another request")
     return claims

@@ -48,6 +48,9 @@ class RoutePolicy:
     permission: int
     identities: frozenset[str]
     direct_resource_types: frozenset[str]
+    # Who the identity header is for (its ``aud``): an upstream accepts only its own, so a
+    # header captured by one upstream cannot be replayed to another.
+    audience: str = ""
 
     def covers(self, path: str) -> bool:
         """``/v1.0/calls`` covers ``/v1.0/calls`` and ``/v1.0/calls/…``, not ``/v1.0/callsx``."""
@@ -119,10 +122,14 @@ def _policy(entry: dict[str, Any]) -> RoutePolicy:
     upstream = str(entry["upstream"]).rstrip("/")
     if not upstream.startswith(("http://", "https://", "asgi://")):
         raise ValueError(f"route {prefix}: upstream must be an http(s):// or asgi:// URL")
+    audience = str(entry.get("audience", upstream))
+    if not 0 < len(audience) <= 200:
+        raise ValueError(f"route {prefix}: audience must be 1 to 200 characters")
     return RoutePolicy(
         prefix=prefix,
         upstream=upstream,
         permission=permission,
         identities=identities,
         direct_resource_types=direct_types,
+        audience=audience,
     )

@@ -99,8 +99,12 @@ class KeyRing:
         }
         return IssuedToken(token=self.current.sign(claims), jti=jti, expires_at=expires_at)
 
-    def read(self, token: str, *, at: datetime) -> dict[str, Any]:
-        """The verified claims of ``token`` at time ``at``, or ``InvalidToken``."""
+    def read(self, token: str, *, at: datetime, audience: str | None = None) -> dict[str, Any]:
+        """The verified claims of ``token`` at time ``at``, or ``InvalidToken``.
+
+        ``audience`` replaces the ring's own for this token (identity headers name an upstream).
+        """
+        audience = self.audience if audience is None else audience
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("empty or oversized token")
         _require_canonical(token)
@@ -110,7 +114,7 @@ class KeyRing:
                 token,
                 key.secret,
                 algorithms=list(ALLOWED_ALGORITHMS),
-                audience=self.audience,
+                audience=audience,
                 issuer=self.issuer,
                 # Time is checked below against vbauth's clock, so tests can move it.
                 options={
@@ -125,7 +129,7 @@ class KeyRing:
         _check_times(claims, int(at.timestamp()))
         if not isinstance(claims["typ"], str) or not isinstance(claims["sub"], str):
             raise InvalidToken("typ and sub must be strings")
-        if claims["aud"] != self.audience:
+        if claims["aud"] != audience:
             raise InvalidToken("aud must be exactly our audience")  # vbauth never issues a list
         return claims
 
