@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from tests.factories import bearer, login, make_customer, make_superadmin
+from vbauth.api import front
 from vbauth.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
@@ -152,3 +154,41 @@ async def test_found_by_review_never_500(client: httpx.AsyncClient, runtime: Run
     assert response.status_code == 400
     response = await client.get("/auth/verify", headers={"X-Original-URI": "//["})
     assert response.status_code in (401, 404)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(f"x-h{number}", "1") for number in range(120)],  # too many
+        [("x-big", "x" * 20_000)],  # too large
+    ],
+)
+async def test_headers_past_the_limits_get_431_before_anything_else(
+    client: httpx.AsyncClient, headers: list[tuple[str, str]]
+) -> None:
+    response = await client.get("/v1.0/me", headers=headers)
+    assert response.status_code == 431
+    assert response.json()["error"]["reason"] == "HEADERS_TOO_LARGE"
+    assert response.headers["x-request-id"] == response.json()["error"]["request_id"]
+
+
+@pytest.mark.parametrize("path", ["/auth/login", "/v1.0/calls"])  # FastAPI, and the gateway
+async def test_a_body_that_stops_arriving_is_408_not_held_open(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+) -> None:
+    monkeypatch.setattr(front, "BODY_PAUSE_SECONDS", 0.2)
+    tenant = await make_customer(runtime)
+    headers = bearer(await login(client, tenant.admin.username))
+
+    async def stalls():  # type: ignore[no-untyped-def]
+        yield b'{"username": '
+        await asyncio.sleep(5)  # longer than the pause allowed
+        yield b'"x"}'
+
+    response = await asyncio.wait_for(client.post(path, content=stalls(), headers=headers), 3)
+    assert response.status_code == 408, response.text
+    error = response.json()["error"]
+    assert (error["status"], error["reason"]) == ("DEADLINE_EXCEEDED", "REQUEST_TIMEOUT")

@@ -186,11 +186,36 @@ HTTP_ERROR_REASONS = {
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    if exc.status_code == 400 and caused_by(exc, BodyTimeout):
+        # FastAPI reports any failure to read the body as a 400; a stalled one is a 408.
+        return envelope(
+            request,
+            408,
+            "REQUEST_TIMEOUT",
+            "The request body stopped arriving.",
+            status="DEADLINE_EXCEEDED",
+        )
     reason, message = HTTP_ERROR_REASONS.get(exc.status_code, ("INTERNAL", "Unexpected error."))
     headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
     if exc.status_code == 405:
         headers = {"Allow": ", ".join(sorted(_allowed_methods(request)))}
     return envelope(request, exc.status_code, reason, message, headers=headers)
+
+
+class BodyTimeout(Exception):
+    """The client stopped sending its body halfway (see ``front.BODY_PAUSE_SECONDS``)."""
+
+    message = "The request body stopped arriving."
+
+
+def caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``error`` is ``kind`` or was raised from one (FastAPI or an HTTP client wraps it)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _allowed_methods(request: Request) -> set[str]:

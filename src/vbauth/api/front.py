@@ -9,16 +9,17 @@ vbauth's own API (``/auth/*`` and the ``/v1.0`` resources it owns) goes to FastA
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vbauth.api.errors import ApiError, envelope, response_for
-from vbauth.api.middleware import accept_request_id, too_large
+from vbauth.api.errors import ApiError, BodyTimeout, envelope, response_for
+from vbauth.api.middleware import accept_request_id, refuse, too_large
 from vbauth.logs import ACCESS_LOGGER, redact_query, redact_shapes
 from vbauth.services.errors import ServiceError
 
@@ -35,9 +36,17 @@ PONG = {
 API_PREFIX = "/v1.0/"
 VERIFY_PREFIX = "/auth/verify"
 ANSWERING = "vbauth.answering"  # in scope: has the answer begun? (too late for an error then)
-BODY_TOO_LARGE = "vbauth.body_too_large"  # in scope: the body passed the limit (see _limited)
+# In scope: what was wrong with the body, "too large" or "stalled" (see _limited).
+BODY_REFUSED = "vbauth.body_refused"
 UPSTREAM_ANSWER = "vbauth.upstream_answer"  # in scope: the gateway relays an upstream's answer
 NO_STORE = (b"cache-control", b"no-store")
+# A request's headers: more than any client of an API needs, far less than a server could hold.
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 16 * 1024
+HEADERS_MESSAGE = "The request headers are too many or too large."
+# The longest a body may pause between two of its parts: a client that stops sending halfway
+# must not hold a request (and, through the gateway, an upstream connection) for ever.
+BODY_PAUSE_SECONDS = 30.0
 
 
 class Front:
@@ -61,7 +70,7 @@ class Front:
         if kind not in ("http", "websocket"):
             await self.inner(scope, receive, send)  # lifespan
             return
-        request_id, declared = _read_headers(scope["headers"])
+        request_id, declared, header_bytes = _read_headers(scope["headers"])
         scope.setdefault("state", {})["request_id"] = request_id
         id_header = (b"x-request-id", request_id.encode())
         started, status = time.perf_counter(), 0
@@ -79,6 +88,8 @@ class Front:
         try:
             if kind != "http":
                 await self.inner(scope, receive, send_with_id)
+            elif header_bytes > MAX_HEADER_BYTES or len(scope["headers"]) > MAX_HEADERS:
+                await refuse(scope, send_with_id, 431, "HEADERS_TOO_LARGE", HEADERS_MESSAGE)
             elif declared is None or declared > self.max_body_bytes:
                 await too_large(scope, send_with_id)
             else:
@@ -155,15 +166,17 @@ class Dispatch:
         return segment in self.own_segments
 
 
-def _read_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, int | None]:
-    """The request id to use, and the declared body length (``None`` when it is malformed)."""
-    inbound, declared = None, b"0"
+def _read_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, int | None, int]:
+    """The request id to use, the declared body length (``None`` when it is malformed), and
+    the size of all the headers."""
+    inbound, declared, size = None, b"0", 0
     for name, value in headers:
+        size += len(name) + len(value)
         if name == b"x-request-id" and inbound is None:
             inbound = value.decode("latin-1")
         elif name == b"content-length":
             declared = value
-    return accept_request_id(inbound), int(declared) if declared.isdigit() else None
+    return accept_request_id(inbound), int(declared) if declared.isdigit() else None, size
 
 
 def _limited(
@@ -171,18 +184,26 @@ def _limited(
 ) -> Receive:
     """A receive that refuses a streamed body once it passes ``max_bytes``.
 
-    It also notes the refusal in the scope (``BODY_TOO_LARGE``): whoever was reading the body
+    It also notes the refusal in the scope (``BODY_REFUSED``): whoever was reading the body
     (an HTTP client sending it upstream, an in-process app) may turn the error into its own,
     and the answer must still be vbauth's 413.
     """
-    received = 0
+    received, complete = 0, False
 
     async def counting_receive() -> Message:
-        nonlocal received
-        message = await receive()
+        nonlocal received, complete
+        if complete:
+            return await receive()  # only a disconnect can come now: no deadline for it
+        try:
+            async with asyncio.timeout(BODY_PAUSE_SECONDS):
+                message = await receive()
+        except TimeoutError:
+            scope[BODY_REFUSED] = "stalled"
+            raise BodyTimeout() from None
+        complete = not message.get("more_body", False)
         received += len(message.get("body", b""))
         if received > max_bytes:
-            scope[BODY_TOO_LARGE] = True
+            scope[BODY_REFUSED] = "too large"
             if answering():
                 # Too late for a 413 (a streamed gateway response has begun): the body
                 # simply ends here, as if the client had gone.
@@ -203,14 +224,18 @@ async def _answer_errors(handler: HotHandler, scope: Scope, receive: Receive, se
     """
     try:
         await handler(scope, receive, send)
+    except ClientDisconnect:
+        return  # nobody is left to answer
     except Exception as error:
-        too_large_body = scope.get(BODY_TOO_LARGE) or (
-            isinstance(error, HTTPException) and error.status_code == 413
-        )
+        refused = scope.get(BODY_REFUSED)  # however the body's reader chose to report it
         if scope[ANSWERING]():
             raise
-        if too_large_body:
-            await too_large(scope, send)  # however the body's reader chose to report it
+        if refused == "too large" or (
+            isinstance(error, HTTPException) and error.status_code == 413
+        ):
+            await too_large(scope, send)
+        elif refused == "stalled":
+            await refuse(scope, send, 408, "REQUEST_TIMEOUT", BodyTimeout.message)
         elif isinstance(error, ServiceError | ApiError):
             await response_for(Request(scope), error)(scope, receive, send)
         else:

@@ -51,13 +51,18 @@ class JsonBodyMiddleware:
 
 async def too_large(scope: Scope, send: Send) -> None:
     """The 413 envelope, sent before the body is read; the connection closes after it."""
+    await refuse(scope, send, 413, "REQUEST_TOO_LARGE", "The request body is too large.")
+
+
+async def refuse(scope: Scope, send: Send, status: int, reason: str, message: str) -> None:
+    """An envelope for a request the front layer will not pass on; the connection closes."""
     request_id = scope.get("state", {}).get("request_id", "")
     body = json.dumps(
         {
             "error": {
-                "status": "INVALID_ARGUMENT",
-                "reason": "REQUEST_TOO_LARGE",
-                "message": "The request body is too large.",
+                "status": "INVALID_ARGUMENT" if status != 408 else "DEADLINE_EXCEEDED",
+                "reason": reason,
+                "message": message,
                 "request_id": request_id,
             }
         }
@@ -65,7 +70,7 @@ async def too_large(scope: Scope, send: Send) -> None:
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from yarl import URL
 
 from vbauth.api.errors import ApiError
-from vbauth.api.front import BODY_TOO_LARGE
+from vbauth.api.front import BODY_REFUSED
 from vbauth.gateway.policies import RoutePolicy
 
 log = logging.getLogger("vbauth.gateway")
@@ -295,6 +295,10 @@ def _cookie_name(set_cookie: bytes) -> str:
     return set_cookie.decode("latin-1").partition("=")[0].strip().lower()
 
 
+class BodyRefused(Exception):
+    """The in-process app saw a body vbauth cut off: vbauth's own answer goes out instead."""
+
+
 class _InProcess:
     """An upstream that is an ASGI app of this process: called directly, as a server would."""
 
@@ -329,8 +333,8 @@ class _InProcess:
 
         async def relay(message: Message) -> None:
             nonlocal started
-            if scope.get(BODY_TOO_LARGE):
-                return  # the app's own answer to a body we cut off; vbauth's 413 follows
+            if scope.get(BODY_REFUSED):
+                return  # the app's own answer to a body we cut off; vbauth's own follows
             if message["type"] == "http.response.start":
                 started = True
                 message = {**message, "headers": relayed_headers(message.get("headers", []))}
@@ -338,9 +342,9 @@ class _InProcess:
 
         try:
             await self.app(self.scope, receive, relay)
-            if scope.get(BODY_TOO_LARGE):
-                raise HTTPException(413)
-        except HTTPException:
+            if scope.get(BODY_REFUSED):
+                raise BodyRefused()
+        except (HTTPException, BodyRefused):
             raise
         except Exception as error:
             if started:
