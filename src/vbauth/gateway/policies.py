@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,16 +30,33 @@ def decoded_path(raw_path: str) -> str:
     """The decoded path to match policies against, if every reading of it is the same.
 
     ``/v1.0/aicalls/../calls`` would be checked as aicalls and served as calls once something
-    normalised it; ``%2F``, ``%2e%2e`` or a NUL do the same in other spellings. Such paths are
-    refused rather than normalised, so what is checked is exactly what is forwarded.
+    normalised it; ``%2F``, ``%2e%2e`` or a NUL do the same in other spellings. So would an
+    empty segment (``//admin``), a second round of encoding (``%2561``), an encoded character
+    that needs none (``%61dmin``), or a segment with spaces around it (``admin%20``), for
+    upstreams that collapse, decode twice or trim. Such paths are refused rather than
+    normalised, so what is checked is exactly what is forwarded.
     """
-    if not _MAYBE_UNSAFE & set(raw_path) and "/." not in raw_path:
-        return raw_path  # the common case: nothing encoded, no dot segment, nothing to check
-    segments = [unquote(segment) for segment in raw_path.split("/")]
-    for segment in segments:
-        if segment in (".", "..") or UNSAFE_IN_SEGMENT & set(segment):
+    if not _MAYBE_UNSAFE & set(raw_path) and "/." not in raw_path and "//" not in raw_path:
+        return raw_path  # the common case: nothing encoded, no dot or empty segment
+    raw_segments = raw_path.split("/")
+    if "" in raw_segments[1:-1]:
+        raise UnsafePath(raw_path)  # an empty segment (one trailing slash is fine)
+    segments = []
+    for raw in raw_segments:
+        if _NEEDLESS_ESCAPE.search(raw):
             raise UnsafePath(raw_path)
+        segment = unquote(raw)
+        if segment in (".", "..") or UNSAFE_IN_SEGMENT & set(segment) or segment != segment.strip():
+            raise UnsafePath(raw_path)
+        segments.append(segment)
     return "/".join(segments)
+
+
+# "%25" (an encoded "%": a second round of encoding) or an encoded unreserved character
+# (RFC 3986 §2.3: ALPHA, DIGIT, "-", ".", "_", "~"), which no canonical encoder produces.
+_NEEDLESS_ESCAPE = re.compile(
+    r"%(25|[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9]|2[Dd]|2[Ee]|5[Ff]|7[Ee])", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +71,14 @@ class RoutePolicy:
     audience: str = ""
 
     def covers(self, path: str) -> bool:
-        """``/v1.0/calls`` covers ``/v1.0/calls`` and ``/v1.0/calls/…``, not ``/v1.0/callsx``."""
-        return path == self.prefix or path.startswith(self.prefix + "/")
+        """``/v1.0/calls`` covers ``/v1.0/calls``, ``/v1.0/calls/…`` and ``/v1.0/calls.json``
+        (frameworks that read a format suffix serve the same resource), not ``/v1.0/callsx``.
+
+        ``path`` comes lower-cased (``RouteTable.match``), as prefixes are stored: an upstream
+        that routes without case must not reach ``/ADMIN`` past the policy for ``/admin``.
+        """
+        prefix = self.prefix
+        return path == prefix or path.startswith((prefix + "/", prefix + "."))
 
     def authorize(self, identity: Identity) -> None:
         """Let ``identity`` through this route, or raise the 403 that says why not."""
@@ -82,7 +106,8 @@ class RouteTable:
         self.policies = sorted(policies, key=lambda policy: len(policy.prefix), reverse=True)
 
     def match(self, path: str) -> RoutePolicy | None:
-        return next((policy for policy in self.policies if policy.covers(path)), None)
+        lowered = path.lower()
+        return next((policy for policy in self.policies if policy.covers(lowered)), None)
 
     def require_local_apps(self, names: Iterable[str]) -> None:
         """Refuse, at start, a route to an ``asgi://`` app this process does not serve."""
@@ -107,7 +132,7 @@ class RouteTable:
 
 
 def _policy(entry: dict[str, Any]) -> RoutePolicy:
-    prefix = str(entry["prefix"]).rstrip("/")
+    prefix = str(entry["prefix"]).rstrip("/").lower()
     if not prefix.startswith("/v1.0/"):
         raise ValueError(f"route prefix {prefix!r} must start with /v1.0/")
     identities = frozenset(entry.get("identities", ["agent", "accesskey"]))
