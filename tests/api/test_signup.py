@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from email.message import EmailMessage
@@ -14,6 +15,7 @@ from sqlalchemy import delete, select
 from tests.factories import PASSWORD, assert_error, bearer, login, make_customer, unique_email
 from tests.mailbox import LINK, Mailbox, free_port
 from vbauth import clock
+from vbauth.api import account
 from vbauth.mailer import Mailer, SmtpServer
 from vbauth.models import Customer, OutboxMessage
 from vbauth.runtime import Runtime
@@ -443,3 +445,25 @@ async def test_two_reset_links_used_at_once_set_one_password(
         group.start_soon(reset, links[0], "first password")
         group.start_soon(reset, links[1], "second password")
     assert sorted(statuses) == [200, 400]
+
+
+async def test_forgot_password_takes_the_same_floor_of_time_known_or_not(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The answer is padded to a floor, so a known username's extra work (token, mail, commit)
+    # does not show. Measured as the pause asked for, not as wall time (no timed assertions).
+    pauses: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def noting_sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(account.asyncio, "sleep", noting_sleep)
+    tenant = await make_customer(runtime)
+    for username in (tenant.admin.username, "nobody@example.com"):
+        assert (
+            await client.post("/auth/password-forgot", json={"username": username})
+        ).status_code == 200
+    assert len(pauses) == 2
+    assert all(0 < pause <= account.FORGOT_FLOOR_SECONDS for pause in pauses)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -73,14 +75,21 @@ async def email_verify(body: TokenIn, session: SessionDep, runtime: RuntimeDep) 
     return EmailVerifyOut(customer=CustomerOut.model_validate(customer))
 
 
+# What a password-forgot answer takes at least, whatever happened: a known username costs a
+# token, a mail in the outbox and a commit, an unknown one nothing, and the difference would
+# tell which usernames exist.
+FORGOT_FLOOR_SECONDS = 0.25
+
+
 @router.post("/password-forgot")
-async def password_forgot(
-    body: PasswordForgotIn, session: SessionDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+async def password_forgot(body: PasswordForgotIn, runtime: RuntimeDep) -> dict[str, Any]:
     """Mail a reset link if the username exists. Always ``{}``, so it reveals nothing."""
-    await accounts.forgot_password(
-        session, public_url=runtime.settings.public_url, username=body.username
-    )
+    started = time.monotonic()
+    async with runtime.transaction() as session:  # committed inside the padded time
+        await accounts.forgot_password(
+            session, public_url=runtime.settings.public_url, username=body.username
+        )
+    await asyncio.sleep(max(0.0, FORGOT_FLOOR_SECONDS - (time.monotonic() - started)))
     return {}
 
 
