@@ -16,7 +16,7 @@ from websockets.asyncio.client import ClientConnection
 
 from tests.factories import PASSWORD
 from tests.server import Server, running_server
-from vbauth.gateway.identity_header import derive_upstream_secret
+from vbauth.gateway.identity_header import derive_events_secret, derive_upstream_secret
 
 pytestmark = pytest.mark.anyio
 
@@ -290,11 +290,30 @@ async def test_upstream_events_reach_direct_tokens_bound_to_them(server: Server)
     wrong = httpx.post(
         f"{server.base}/internal/events", headers={"Authorization": "Bearer x"}, json={}
     )
-    assert wrong.status_code in (400, 401)
+    assert wrong.status_code == 401  # the secret is checked before the body's fields
+    # The secret upstreams verify identities with does not publish: a service that reads
+    # identities cannot speak for every customer.
+    identity_secret = derive_upstream_secret(_jwt_secret(server))
+    borrowed = httpx.post(
+        f"{server.base}/internal/events",
+        headers={"Authorization": f"Bearer {identity_secret}"},
+        json={
+            "type": "aimessage_created",
+            "customer_id": tenant.customer_id,
+            "resource_type": "aicall",
+            "resource_id": aicall,
+        },
+    )
+    assert borrowed.status_code == 401
+
+
+def _jwt_secret(server: Server) -> str:
+    return (server.data_dir / "jwt_secret").read_text().strip()
 
 
 def _upstream_secret(server: Server) -> str:
-    return derive_upstream_secret((server.data_dir / "jwt_secret").read_text().strip())
+    """What upstreams publish with: the events secret."""
+    return derive_events_secret(_jwt_secret(server))
 
 
 async def test_revoking_the_credential_closes_the_socket_within_a_second(server: Server) -> None:

@@ -24,7 +24,12 @@ from vbauth.demo import create_demo_app
 from vbauth.events.bus import Bus, Invalidation, LocalBus, RedisBus
 from vbauth.events.hub import Hub
 from vbauth.events.model import Event
-from vbauth.gateway.identity_header import IdentitySigner, derive_upstream_secret, upstream_keys
+from vbauth.gateway.identity_header import (
+    IdentitySigner,
+    derive_events_secret,
+    derive_upstream_secret,
+    upstream_keys,
+)
 from vbauth.gateway.policies import RouteTable
 from vbauth.gateway.proxy import Upstreams
 from vbauth.mailer import Mailer, SmtpServer
@@ -55,6 +60,7 @@ class Runtime:
     mailer: Mailer
     routes: RouteTable
     upstream_secret: str
+    events_secret: str
     upstream_keys: KeyRing
     identity_signer: IdentitySigner
     upstreams: Upstreams
@@ -112,6 +118,7 @@ class Runtime:
             Mailer(sessions=writers, server=smtp_server(settings), sender=settings.mail_from),
             RouteTable.load(settings.routes_file),
             upstream_secret,
+            events_secret_for(settings, secret),
             identity_keys,
             IdentitySigner(identity_keys),
             upstreams,
@@ -230,6 +237,13 @@ def upstream_secret_for(settings: Settings, jwt_secret: str) -> str:
     if settings.upstream_secret is not None:
         return settings.upstream_secret.get_secret_value()
     return derive_upstream_secret(jwt_secret)
+
+
+def events_secret_for(settings: Settings, jwt_secret: str) -> str:
+    """What upstreams publish events with: configured, or derived (not the identity secret)."""
+    if settings.events_secret is not None:
+        return settings.events_secret.get_secret_value()
+    return derive_events_secret(jwt_secret)
 
 
 def smtp_server(settings: Settings) -> SmtpServer | None:

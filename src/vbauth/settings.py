@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     ws_ping_interval: float = Field(default=10.0, gt=0)
     ws_silence_timeout: float = Field(default=60.0, gt=0)
     upstream_secret: SecretStr | None = None
+    events_secret: SecretStr | None = None  # for POST /internal/events; derived when unset
     upstream_timeout: float = Field(default=30.0, gt=0)
     upstream_connect_timeout: float = Field(default=5.0, gt=0)
 
@@ -96,7 +97,9 @@ class Settings(BaseSettings):
         "cors_origins", "trusted_proxies", "jwt_previous_secrets", "ws_origins", mode="before"
     )(_split_csv)
 
-    @field_validator("jwt_secret", "jwt_previous_secrets", "upstream_secret", mode="after")
+    @field_validator(
+        "jwt_secret", "jwt_previous_secrets", "upstream_secret", "events_secret", mode="after"
+    )
     @classmethod
     def _refuse_weak_secrets(cls, value: SecretStr | list[SecretStr] | None) -> object:
         for secret in value if isinstance(value, list) else [value]:

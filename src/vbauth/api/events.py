@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Header
 from pydantic import Field
 
 from vbauth.api.deps import RuntimeDep
@@ -29,21 +29,23 @@ class EventIn(Input):
     bound_to: JsonUuid | None = None  # the resource (an AI, a widget) the object belongs to
 
 
-@router.post("/events")
-async def publish_event(
-    body: EventIn, runtime: RuntimeDep, authorization: Annotated[str, Header()] = ""
-) -> dict[str, str]:
-    """Publish an upstream's event; authenticated with ``Authorization: Bearer <upstream secret>``.
+async def _publisher(runtime: RuntimeDep, authorization: Annotated[str, Header()] = "") -> None:
+    """The caller holds the events secret (a dependency: checked before the body's fields)."""
+    presented = bearer_token(authorization)
+    if not presented:
+        raise AuthenticationRequired()
+    if not hmac.compare_digest(presented.encode(), runtime.events_secret.encode()):
+        raise InvalidCredentials()
+
+
+@router.post("/events", dependencies=[Depends(_publisher)])
+async def publish_event(body: EventIn, runtime: RuntimeDep) -> dict[str, str]:
+    """Publish an upstream's event; authenticated with ``Authorization: Bearer <events secret>``.
 
     Subscribers of ``customer_id:<c>:<resource_type>:<resource_id>`` (and of the owner's
     ``agent_id`` topic) receive ``{"type": ..., "data": ...}``; with ``bound_to``, so do direct
     tokens of that resource.
     """
-    presented = bearer_token(authorization)
-    if not presented:
-        raise AuthenticationRequired()
-    if not hmac.compare_digest(presented.encode(), runtime.upstream_secret.encode()):
-        raise InvalidCredentials()
     await runtime.publish_upstream_event(
         Event(
             type=body.type,

@@ -30,6 +30,12 @@ def derive_upstream_secret(jwt_secret: str) -> str:
     return hmac.new(jwt_secret.encode(), b"vbauth upstream identity v1", hashlib.sha256).hexdigest()
 
 
+def derive_events_secret(jwt_secret: str) -> str:
+    """The secret upstreams publish events with: another one-way derivation, so a service that
+    only verifies identities cannot publish events for any customer."""
+    return hmac.new(jwt_secret.encode(), b"vbauth upstream events v1", hashlib.sha256).hexdigest()
+
+
 def upstream_keys(secret: str, issuer: str) -> KeyRing:
     return KeyRing(secret, [], issuer=issuer, audience=UPSTREAM_AUDIENCE)
 
