@@ -234,6 +234,7 @@ class Authenticator:
             deletion_scheduled=row["customer_tm_deletion_scheduled"],
             valid_until=self._valid_until(row, row["tm_expire"]),
             session_started=row["session_started"],
+            unverified_signup=_unverified(row),
         )
 
     async def _load_accesskey(self, digest: str) -> AccesskeyIdentity:
@@ -245,6 +246,7 @@ class Authenticator:
             customer_status=row["customer_status"],
             deletion_scheduled=row["customer_tm_deletion_scheduled"],
             valid_until=self._valid_until(row, row["tm_expire"]),
+            unverified_signup=_unverified(row),
         )
 
     async def _load_direct(self, direct_id: uuid.UUID, generation: int) -> DirectIdentity:
@@ -282,10 +284,15 @@ class Authenticator:
             or row["customer_status"] in DEAD_CUSTOMER_STATUSES
         ):
             raise InvalidCredentials()
-        if row["customer_status"] == "initial" and not row["customer_email_verified"]:
+        if _unverified(row):
             deadline: datetime = row["customer_tm_create"] + self._unverified_ttl
             return deadline if credential_expiry is None else min(credential_expiry, deadline)
         return credential_expiry
+
+
+def _unverified(row: Row) -> bool:
+    """A self-service signup whose email has not been verified yet."""
+    return bool(row["customer_status"] == "initial" and not row["customer_email_verified"])
 
 
 # What the credential's customer says about it; every identity query reads these.

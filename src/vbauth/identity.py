@@ -32,6 +32,7 @@ class AgentIdentity:
     deletion_scheduled: datetime | None = None
     valid_until: datetime | None = None  # the session's end, or an unverified signup's deadline
     session_started: datetime | None = None  # when this login happened (fresh-login checks)
+    unverified_signup: bool = False  # its customer signed up and has not verified its email
 
     kind = "agent"
 
@@ -63,6 +64,7 @@ class AccesskeyIdentity:
     customer_status: str
     deletion_scheduled: datetime | None = None
     valid_until: datetime | None = None
+    unverified_signup: bool = False
 
     kind = "accesskey"
     agent_id = None
@@ -94,6 +96,7 @@ class DirectIdentity:
     deletion_scheduled: datetime | None = None
     valid_until: datetime | None = None
 
+    unverified_signup = False  # direct tokens create nothing
     kind = "direct"
     agent_id = None
     session_id = None

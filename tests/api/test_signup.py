@@ -325,7 +325,43 @@ async def test_an_unverified_signup_cannot_change_its_email(
     response = await client.put(
         "/v1.0/customer", params={"accesskey": key}, json={"email": unique_email("attacker")}
     )
-    assert_error(response, 400, "INVALID_ARGUMENT")
+    assert_error(response, 403, "EMAIL_NOT_VERIFIED")
+
+
+async def test_an_unverified_signup_leaves_no_foothold_for_the_addresses_owner(
+    client: httpx.AsyncClient, runtime: Runtime, mailbox: Mailbox
+) -> None:
+    """Pre-account hijacking: sign up with the victim's address, add an admin, a ten-year key
+    and a webhook, and keep them after the victim verifies. None of it may happen first."""
+    victim = unique_email("victim")
+    key = (await _signup(client, victim)).json()["accesskey"]["token"]
+    as_signup = {"accesskey": key}
+    attempts = [
+        ("POST", "/v1.0/accesskeys", {"name": "mine", "expire": 315_360_000}),
+        ("POST", "/v1.0/agents", {"username": unique_email("mole"), "password": "long enough 1"}),
+        ("PUT", "/v1.0/customer", {"webhook_uri": "https://attacker.example/hook"}),
+        ("PUT", "/v1.0/customer", {"webhook_method": "POST"}),
+    ]
+    for method, path, body in attempts:
+        response = await client.request(method, path, params=as_signup, json=body)
+        assert_error(response, 403, "EMAIL_NOT_VERIFIED")
+    customer = (await client.get("/v1.0/customer", params=as_signup)).json()
+    agents = await client.get("/v1.0/agents", params=as_signup)  # looking around is allowed
+    assert agents.status_code == 200
+    [admin] = agents.json()["result"]
+    response = await client.put(
+        f"/v1.0/agents/{admin['id']}/password",
+        params=as_signup,
+        json={"password": "the attacker's own"},
+    )
+    assert_error(response, 403, "EMAIL_NOT_VERIFIED")
+    assert customer["webhook_uri"] == ""
+    # Once the owner verifies, the same key may.
+    await runtime.mailer.deliver_pending()
+    token = LINK.search(mailbox.messages[-1].get_content()).group(1)  # type: ignore[union-attr]
+    assert (await client.post("/auth/email-verify", json={"token": token})).status_code == 200
+    created = await client.post("/v1.0/accesskeys", params=as_signup, json={"name": "now"})
+    assert created.status_code == 200
 
 
 async def test_a_new_email_waits_for_its_owner_and_squats_nothing(

@@ -19,6 +19,7 @@ from vbauth.services import events
 from vbauth.services.changes import apply_changes, revoke
 from vbauth.services.errors import InvalidArgument, NotFound, PermissionDenied
 from vbauth.services.pages import Page, paged
+from vbauth.services.validation import require_verified_signup
 
 DEFAULT_EXPIRE = 365 * 86400
 MIN_EXPIRE = 86400
@@ -37,6 +38,7 @@ async def create(
 ) -> tuple[AccessKey, str]:
     """A new key for the caller's customer and, once, the key itself."""
     require_customer_admin(by)  # before the expire check, as in the reference
+    require_verified_signup(by)
     return await insert(
         session, customer_id=by.customer_id, name=name, detail=detail, expire=expire
     )

@@ -33,7 +33,11 @@ from vbauth.services.errors import (
     StateInvalid,
 )
 from vbauth.services.pages import Listing, Page, paged
-from vbauth.services.validation import is_valid_email, normalize_username
+from vbauth.services.validation import (
+    is_valid_email,
+    normalize_username,
+    require_verified_signup,
+)
 
 ADMIN_LEVEL_BITS = int(Permission.CUSTOMER_ADMIN | Permission.PROJECT_SUPER_ADMIN)
 EDITABLE_FIELDS = ("name", "detail", "ring_method")
@@ -92,6 +96,7 @@ async def create(
 ) -> Agent:
     """An agent in the caller's customer, with at most the bits the caller may grant."""
     _require(by, by.customer_id, ADMIN_OR_MANAGER)
+    require_verified_signup(by)
     _require_grantable(by, permission)
     return await insert(
         session,
@@ -184,6 +189,7 @@ async def update_password(
 ) -> Agent:
     """Set a password and end the agent's other sessions (a stolen token dies with the old one)."""
     agent = await _load_manageable(session, by, agent_id)
+    require_verified_signup(by)
     check_password(password)
     if agent.id == by.agent_id:
         await _require_proof(by, passwords, agent, current_password)

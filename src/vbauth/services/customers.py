@@ -22,7 +22,11 @@ from vbauth.services import agents, events, verification
 from vbauth.services.changes import apply_changes
 from vbauth.services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from vbauth.services.pages import Page, paged
-from vbauth.services.validation import is_valid_email, normalize_email
+from vbauth.services.validation import (
+    is_valid_email,
+    normalize_email,
+    require_verified_signup,
+)
 
 EDITABLE_FIELDS = (
     "name",
@@ -149,6 +153,8 @@ async def update_own(
 ) -> Customer:
     if not by.can_access(by.customer_id, Permission.CUSTOMER_ADMIN):
         raise PermissionDenied()
+    if changes.keys() & {"email", "webhook_method", "webhook_uri"}:
+        require_verified_signup(by)  # where the account's mail and events would go
     customer = await session.get(Customer, by.customer_id)
     if customer is None:
         raise NotFound(reason="CUSTOMER_NOT_FOUND")
