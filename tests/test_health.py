@@ -56,3 +56,13 @@ async def test_a_wrong_method_answers_405_with_allow(client: httpx.AsyncClient) 
     assert "GET" in response.headers["allow"]
     response = await client.get("/auth/login")
     assert_error(response, 405, "METHOD_NOT_ALLOWED")
+
+
+async def test_every_answer_carries_each_security_header_once(
+    client: httpx.AsyncClient,
+) -> None:
+    for _ in range(3):  # /ping's answer is a shared constant: nothing may pile onto it
+        response = await client.get("/ping")
+        assert response.headers.get_list("x-content-type-options") == ["nosniff"]
+        assert response.headers.get_list("cache-control") == ["no-store"]
+        assert len(response.headers.get_list("x-request-id")) == 1

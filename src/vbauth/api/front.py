@@ -40,6 +40,9 @@ ANSWERING = "vbauth.answering"  # in scope: has the answer begun? (too late for 
 BODY_REFUSED = "vbauth.body_refused"
 UPSTREAM_ANSWER = "vbauth.upstream_answer"  # in scope: the gateway relays an upstream's answer
 NO_STORE = (b"cache-control", b"no-store")
+# Headers only vbauth sets on an answer: an upstream's are dropped, so it cannot weaken them
+# (browsers heed the first HSTS header they see).
+OURS_ONLY = frozenset({b"x-request-id", b"x-content-type-options", b"strict-transport-security"})
 # A request's headers: more than any client of an API needs, far less than a server could hold.
 MAX_HEADERS = 100
 MAX_HEADER_BYTES = 16 * 1024
@@ -80,7 +83,9 @@ class Front:
             kind = message["type"]
             if kind == "http.response.start" or kind == "websocket.http.response.start":
                 status = message["status"]
-                message["headers"] = self._headers(scope, message.get("headers", ()), id_header)
+                # A new message: the one given may be shared (PONG is) and must stay as it was.
+                headers = self._headers(scope, message.get("headers", ()), id_header)
+                message = {**message, "headers": headers}
             elif kind == "websocket.accept":
                 status = 101
             await send(message)
@@ -106,8 +111,8 @@ class Front:
         headers, caching_said = [], False
         for pair in given:
             name = pair[0].lower()
-            if name == b"x-request-id":
-                continue  # ours replaces any other (an upstream's, say): one id per answer
+            if name in OURS_ONLY:
+                continue  # ours replace any other (an upstream's, say): one of each per answer
             caching_said = caching_said or name == b"cache-control"
             headers.append(pair)
         headers.append(id_header)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request, cookie_parser
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from vbauth.api.cached_reads import CACHED_READS
 from vbauth.api.deps import client_ip, identify
@@ -56,8 +56,13 @@ class HotRoutes:
             request, signed, client_ip(request, runtime.trusted_networks), request_id
         )
         response = await runtime.upstreams.forward(request, policy, raw_path, headers)
-        scope[UPSTREAM_ANSWER] = True  # its caching policy is the upstream's to set
-        await response(scope, receive, send)
+
+        async def upstream_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                scope[UPSTREAM_ANSWER] = True  # the upstream's own answer: its caching policy
+            await send(message)
+
+        await response(scope, receive, upstream_send)
 
     async def cached(self, scope: Scope, send: Send) -> bool:
         """Answer a cached read (``api/cached_reads.py``) if its body is at hand for this caller.
