@@ -41,6 +41,7 @@ class EchoHandler(BaseHTTPRequestHandler):
         if self.path.startswith("/v1.0/echo/cookies"):  # what no upstream may do to a client
             self.send_header("Set-Cookie", "token=planted; Path=/")
             self.send_header("Set-Cookie", "AccessKey=planted")
+            self.send_header("Set-Cookie", "=token=planted; Path=/")  # stored as "token=planted"
             self.send_header("Connection", "keep-alive, X-Hop-Secret")
             self.send_header("X-Hop-Secret", "for the proxy only")
         self.end_headers()

@@ -57,6 +57,19 @@ DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
+    "client-ip",
+    "x-cluster-client-ip",
+    "fastly-client-ip",
+    "x-proxyuser-ip",
+    "x-original-forwarded-for",
+    "x-forwarded",
+    "forwarded-for",
+    "x-original-host",
+    "x-host",
+    "x-scheme",
+    "front-end-https",
+    "x-original-uri",  # the forward-auth conventions: a proxy's word, not a client's
+    "proxy-connection",
 }
 
 
@@ -101,6 +114,11 @@ def connection_named(header: str) -> frozenset[str]:
     )
 
 
+def _dropped(name: str, dropped: frozenset[str]) -> bool:
+    """Any X-Forwarded-* is vbauth's to set (it sets For, Proto and Host itself)."""
+    return name in dropped or name.startswith("x-forwarded-")
+
+
 def forwarded_headers(
     request: Request, identity_headers: Mapping[str, str], client: str, request_id: str
 ) -> list[tuple[str, str]]:
@@ -110,12 +128,13 @@ def forwarded_headers(
     since only vbauth may set those.
     """
     # A header the client named in Connection is hop-by-hop for this hop only (RFC 9110 §7.6.1).
-    dropped = DROPPED_REQUEST_HEADERS | connection_named(request.headers.get("connection", ""))
+    named = ",".join(request.headers.getlist("connection"))
+    dropped = DROPPED_REQUEST_HEADERS | connection_named(named)
     headers = [
         (name, value)
         for name, value in request.headers.items()
         # CGI-style upstreams read X_Forwarded_For as X-Forwarded-For: compare both spellings.
-        if name.replace("_", "-") not in dropped and not is_identity_header(name)
+        if not _dropped(name.replace("_", "-"), dropped) and not is_identity_header(name)
     ]
     if cookie := cookie_header_without_credentials(request.headers.get("cookie", "")):
         headers.append(("cookie", cookie))
@@ -285,14 +304,20 @@ def relayed_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, byt
         lowered = name.decode("latin-1").lower()
         if lowered in dropped:
             continue
-        if lowered == "set-cookie" and _cookie_name(value) in CREDENTIAL_NAMES:
-            continue
+        if lowered == "set-cookie" and _cookie_name(value) in CREDENTIAL_NAMES | {""}:
+            continue  # vbauth's credentials, or a cookie a browser would read another way
         kept.append((name, value))
     return kept
 
 
 def _cookie_name(set_cookie: bytes) -> str:
-    return set_cookie.decode("latin-1").partition("=")[0].strip().lower()
+    """The name a browser stores the cookie under; a nameless ``=token=x`` is stored as
+    ``token=x`` (RFC 6265bis §5.6) and sent back as the cookie ``token``."""
+    pair = set_cookie.decode("latin-1").split(";", 1)[0]
+    name, _, value = pair.partition("=")
+    if not name.strip():
+        name = value.partition("=")[0] if "=" in value else ""
+    return name.strip().lower()
 
 
 class BodyRefused(Exception):
