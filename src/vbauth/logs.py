@@ -59,10 +59,17 @@ def redact_credentials(text: str) -> str:
     return redact_shapes(_QUERY_IN_TEXT.sub(lambda match: "?" + redact_query(match.group(1)), text))
 
 
+_TRACEBACKS = logging.Formatter()
+
+
 class RedactCredentials(logging.Filter):
     """A handler filter for logs vbauth does not write itself (uvicorn's WebSocket lines)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and not record.exc_text:
+            # A traceback's text (an error's message, a statement's parameters) is formatted
+            # after the filters run: format it now, redacted, and the formatter will use it.
+            record.exc_text = redact_credentials(_TRACEBACKS.formatException(record.exc_info))
         if isinstance(record.msg, str):
             record.msg = redact_credentials(record.msg)
         if isinstance(record.args, tuple):

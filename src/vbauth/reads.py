@@ -56,6 +56,7 @@ class SqliteReads:
             poolclass=StaticPool,  # one connection, only ever used from the event loop's thread
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             isolation_level="AUTOCOMMIT",  # each SELECT its own snapshot, released at once
+            hide_parameters=True,  # errors name no bound value (a key's digest, say)
         )
         self._connection: Connection | None = None
 

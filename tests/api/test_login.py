@@ -395,3 +395,17 @@ async def test_a_cross_site_login_is_refused(
     else:
         assert_error(response, 403, "CROSS_SITE_REQUEST")
         assert "set-cookie" not in response.headers
+
+
+async def test_the_public_urls_own_origin_may_log_in_behind_a_proxy_with_another_host(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    # nginx's proxy_pass sends Host: vbauth, while the browser's Origin is the public URL's.
+    tenant = await make_customer(runtime)
+    public = runtime.settings.public_url.rstrip("/")
+    response = await client.post(
+        "/auth/login",
+        json={"username": tenant.admin.username, "password": PASSWORD},
+        headers={"Origin": public, "Host": "vbauth-internal"},
+    )
+    assert response.status_code == 200, response.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 import threading
 
 import pytest
@@ -134,3 +135,18 @@ def test_credentials_are_cut_by_their_shape_whatever_their_name(query: str) -> N
 def test_a_credential_in_a_path_is_cut_too() -> None:
     assert redact_shapes(f"/v1.0/{KEY}/x") == f"/v1.0/{KEY[:11]}.../x"
     assert redact_shapes("/v1.0/calls/vb_short") == "/v1.0/calls/vb_short"  # not a key's shape
+
+
+def test_a_traceback_is_redacted_too() -> None:
+    stream = io.StringIO()
+    handler = BackgroundStreamHandler(stream)
+    try:
+        raise RuntimeError(f"failed looking up {DIRECT} with ?token={JWT}")
+    except RuntimeError:
+        record = logging.LogRecord(
+            "vbauth.api", logging.ERROR, __file__, 1, "unhandled", (), sys.exc_info()
+        )
+    handler.handle(record)
+    handler.close()
+    assert "RuntimeError" in stream.getvalue()
+    assert DIRECT not in stream.getvalue() and JWT not in stream.getvalue()

@@ -127,6 +127,13 @@ def _in_networks(address: str, networks: list[Network]) -> bool:
     return any(ip in network for network in networks)
 
 
+def public_origin(public_url: str) -> str:
+    """The origin (scheme://host[:port]) of vbauth's public URL: its own pages' Origin, even
+    behind a proxy that sends another Host."""
+    parts = urlsplit(public_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def origin_allowed(headers: Mapping[str, str], allowed: list[str]) -> bool:
     """Browsers send Origin: vbauth's own host, or one of ``allowed``. Scripts send none."""
     origin = headers.get("origin")
@@ -147,7 +154,8 @@ async def _same_site(request: Request) -> None:
     A configured CORS origin may; otherwise an Origin must be vbauth's own, and a browser that
     says ``Sec-Fetch-Site: cross-site`` is refused even without one.
     """
-    allowed = request.app.state.runtime.settings.cors_origins
+    settings = request.app.state.runtime.settings
+    allowed = [*settings.cors_origins, public_origin(settings.public_url)]
     cross_site = request.headers.get("sec-fetch-site") == "cross-site"
     if "origin" in request.headers:
         if origin_allowed(request.headers, allowed):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
-from vbauth.api.deps import identify_credential, origin_allowed
+from vbauth.api.deps import identify_credential, origin_allowed, public_origin
 from vbauth.api.errors import ApiError, response_for
 from vbauth.authn import find_credential
 from vbauth.events.hub import Connection
@@ -49,7 +49,9 @@ async def event_socket(websocket: WebSocket) -> None:
 
 def _check_origin(websocket: WebSocket, runtime: Runtime) -> None:
     """Browsers send Origin: it must be vbauth's own host or an allowed one. Scripts send none."""
-    if not origin_allowed(websocket.headers, runtime.settings.ws_origins):
+    settings = runtime.settings
+    allowed = [*settings.ws_origins, public_origin(settings.public_url)]
+    if not origin_allowed(websocket.headers, allowed):
         raise PermissionDenied(
             "This origin may not open event sockets.", reason="ORIGIN_NOT_ALLOWED"
         )
