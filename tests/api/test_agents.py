@@ -508,3 +508,23 @@ async def test_the_last_superadmin_stays_and_bootstrap_gives_a_lost_bit_back(
                 password=PASSWORD,
             )
     assert second.id != root.id
+
+
+async def test_a_superadmin_bit_on_a_customers_agent_does_not_stand_in_for_the_platforms(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    root = await make_superadmin(runtime)
+    headers = bearer(await login(client, root.username))
+    tenant = await make_customer(runtime)  # a customer's admin, given the bit by root
+    promote = {"permission": int(Permission.PROJECT_SUPER_ADMIN | Permission.CUSTOMER_ADMIN)}
+    response = await client.put(
+        f"/v1.0/agents/{tenant.admin.id}/permission", json=promote, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    demote = {"permission": int(Permission.CUSTOMER_ADMIN)}
+    response = await client.put(f"/v1.0/agents/{root.id}/permission", json=demote, headers=headers)
+    assert_error(response, 409, "LAST_SUPERADMIN")  # that customer could go, and its bit with it
+    other = bearer(await login(client, tenant.admin.username))
+    platform = root.customer_id
+    deleted = await client.delete(f"/v1.0/customers/{platform}", headers=other)
+    assert_error(deleted, 409, "PLATFORM")

@@ -280,11 +280,19 @@ async def _keep_a_superadmin(session: AsyncSession, agent: Agent) -> None:
     Every superadmin row, this one's too, is locked first and in one order (PostgreSQL), so two
     cannot demote each other at once: the second waits, then counts again.
     """
+    # Only the platform's own superadmins count: the bit given to some customer's agent (a
+    # signup nobody verified, say) may vanish with that customer.
     superadmins = await session.scalars(
         select(Agent.id)
-        .where(Agent.tm_delete.is_(None), Agent.permission.bitwise_and(SUPER_ADMIN_BIT) != 0)
+        .join(Customer, Customer.id == Agent.customer_id)
+        .where(
+            Agent.tm_delete.is_(None),
+            Agent.permission.bitwise_and(SUPER_ADMIN_BIT) != 0,
+            Customer.is_platform.is_(True),
+            Customer.tm_delete.is_(None),
+        )
         .order_by(Agent.id)
-        .with_for_update()
+        .with_for_update(of=Agent)
     )
     if not [other for other in superadmins if other != agent.id]:
         raise StateInvalid(

@@ -20,7 +20,13 @@ from vbauth.reads import HotReads, Row
 from vbauth.security.passwords import Passwords
 from vbauth.services import agents, events, verification
 from vbauth.services.changes import apply_changes
-from vbauth.services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from vbauth.services.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    StateInvalid,
+)
 from vbauth.services.pages import Page, paged
 from vbauth.services.validation import (
     is_valid_email,
@@ -166,6 +172,8 @@ async def delete(session: AsyncSession, *, by: Identity, customer_id: uuid.UUID)
     customer = await get(session, by=by, customer_id=customer_id)
     if customer.id == by.customer_id:
         raise InvalidArgument("You cannot delete your own customer.")
+    if customer.is_platform:  # its superadmins would go with it
+        raise StateInvalid("The platform's own customer cannot be deleted.", reason="PLATFORM")
     moment = clock.now()
     customer.status, customer.tm_delete, customer.tm_update = "deleted", moment, moment
     await session.execute(
