@@ -528,3 +528,46 @@ async def test_a_superadmin_bit_on_a_customers_agent_does_not_stand_in_for_the_p
     platform = root.customer_id
     deleted = await client.delete(f"/v1.0/customers/{platform}", headers=other)
     assert_error(deleted, 409, "PLATFORM")
+
+
+async def test_a_stale_token_cannot_mint_what_would_outlast_it(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The review's bypass: a stolen, stale admin token mints a key or a second admin, and that
+    # sets the owner's password. Each step needs a recent login now.
+    tenant = await make_customer(runtime)
+    manager = await make_agent(runtime, tenant.customer.id, permission=64)
+    headers = bearer(await login(client, tenant.admin.username))
+    later = clock.wall_clock() + timedelta(minutes=11)
+    monkeypatch.setattr(clock, "wall_clock", lambda: later)
+    runtime.authenticator.identity_cache.invalidate()
+    refusals = [
+        await client.post("/v1.0/accesskeys", json={"name": "mine"}, headers=headers),
+        await client.post(
+            "/v1.0/agents",
+            json={"username": unique_email("mole"), "password": "long enough 1", "permission": 32},
+            headers=headers,
+        ),
+        await client.put(
+            f"/v1.0/agents/{manager.id}/permission", json={"permission": 32}, headers=headers
+        ),
+        await client.put(
+            f"/v1.0/agents/{manager.id}/password",
+            json={"password": "now mine 123"},
+            headers=headers,
+        ),
+    ]
+    for response in refusals:
+        assert_error(response, 403, "FRESH_LOGIN_REQUIRED")
+    plain = await client.post(  # a plain agent grants nothing: no proof needed
+        "/v1.0/agents",
+        json={"username": unique_email("plain"), "password": "long enough 1", "permission": 16},
+        headers=headers,
+    )
+    assert plain.status_code == 200
+    proved = await client.put(
+        f"/v1.0/agents/{manager.id}/password",
+        json={"password": "now set 1234", "current_password": PASSWORD},
+        headers=headers,
+    )
+    assert proved.status_code == 200

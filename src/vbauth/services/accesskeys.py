@@ -16,6 +16,7 @@ from vbauth.models import AccessKey
 from vbauth.permissions import Permission
 from vbauth.security.keys import display_prefix, hash_accesskey, new_accesskey
 from vbauth.services import events
+from vbauth.services.agents import require_recent_login
 from vbauth.services.changes import apply_changes, revoke
 from vbauth.services.errors import InvalidArgument, NotFound, PermissionDenied
 from vbauth.services.pages import Page, paged
@@ -39,6 +40,7 @@ async def create(
     """A new key for the caller's customer and, once, the key itself."""
     require_customer_admin(by)  # before the expire check, as in the reference
     require_verified_signup(by)
+    require_recent_login(by)  # a key outlasts the token that made it: not from a stale one
     return await insert(
         session, customer_id=by.customer_id, name=name, detail=detail, expire=expire
     )

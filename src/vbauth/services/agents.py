@@ -17,6 +17,7 @@ from vbauth.models import Agent, Customer, LoginSession
 from vbauth.permissions import (
     ADMIN_OR_MANAGER,
     MAX_PERMISSION,
+    PROJECT_BITS,
     SUPER_ADMIN_BIT,
     Permission,
     is_admin_level,
@@ -98,6 +99,8 @@ async def create(
     _require(by, by.customer_id, ADMIN_OR_MANAGER)
     require_verified_signup(by)
     _require_grantable(by, permission)
+    if permission & (ADMIN_OR_MANAGER | PROJECT_BITS):
+        require_recent_login(by)  # an admin or manager of one's own making outlasts the token
     return await insert(
         session,
         passwords=passwords,
@@ -167,6 +170,8 @@ async def update_permission(
 ) -> Agent:
     agent = await _load_manageable(session, by, agent_id)
     _require_grantable(by, permission)
+    if permission & (ADMIN_OR_MANAGER | PROJECT_BITS) & ~agent.permission:
+        require_recent_login(by)  # new admin or manager rights: see _require_proof
     if agent.permission & SUPER_ADMIN_BIT and not permission & SUPER_ADMIN_BIT:
         await _keep_a_superadmin(session, agent)
     if is_admin_level(agent.permission) and not is_admin_level(permission):
@@ -191,8 +196,9 @@ async def update_password(
     agent = await _load_manageable(session, by, agent_id)
     require_verified_signup(by)
     check_password(password)
-    if agent.id == by.agent_id:
-        await _require_proof(by, passwords, agent, current_password)
+    # One's own password, or one that could then set it (an admin's, a manager's).
+    if agent.id == by.agent_id or agent.permission & (ADMIN_OR_MANAGER | SUPER_ADMIN_BIT):
+        await _require_proof(session, by, passwords, current_password)
     agent.password_hash = await passwords.hash(password)
     agent.tm_update = clock.now()
     keep = by.session_id if agent.id == by.agent_id else None
@@ -207,20 +213,36 @@ FRESH_LOGIN = timedelta(minutes=10)
 
 
 async def _require_proof(
-    by: Identity, passwords: Passwords, agent: Agent, current_password: str | None
+    session: AsyncSession, by: Identity, passwords: Passwords, current_password: str | None
 ) -> None:
-    """An agent setting its own password shows it is its owner, not a thief holding its token:
-    the current password, or a login of the last ten minutes."""
+    """The caller shows it is the agent its token says, not a thief holding the token: its own
+    current password, or a login of the last ten minutes ("sudo mode").
+
+    Asked before what would let a stolen token outlast its owner: setting the owner's password
+    (or an admin's or manager's, who could then set it), minting an accesskey, or making an
+    agent an admin or manager. An accesskey is a standing credential with no session to be
+    stale: it passes.
+    """
+    if not isinstance(by, AgentIdentity):
+        return
     if current_password is not None:
-        if not (await passwords.verify(agent.password_hash, current_password)).ok:
+        hashed = await session.scalar(select(Agent.password_hash).where(Agent.id == by.agent_id))
+        if not (await passwords.verify(hashed, current_password)).ok:
             raise PermissionDenied(
                 "The current password is not right.", reason="INVALID_CURRENT_PASSWORD"
             )
         return
-    started = by.session_started if isinstance(by, AgentIdentity) else None
+    require_recent_login(by)
+
+
+def require_recent_login(by: Identity) -> None:
+    """A login-token caller logged in within the last ten minutes; others pass (see above)."""
+    if not isinstance(by, AgentIdentity):
+        return
+    started = by.session_started
     if started is None or clock.wall_clock() - started > FRESH_LOGIN:
         raise PermissionDenied(
-            "Log in again, or send current_password, to change your own password.",
+            "Log in again (or send current_password where it is accepted) to do this.",
             reason="FRESH_LOGIN_REQUIRED",
         )
 
