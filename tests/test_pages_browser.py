@@ -52,6 +52,7 @@ def test_a_new_customer_verifies_and_sets_a_password_in_the_browser(
     email = "browser@example.com"
     signup = httpx.post(f"{server.base}/auth/signup", json={"email": email, "accepted_tos": True})
     assert signup.status_code == 200
+    key = signup.json()["accesskey"]
     page = browser.new_page()
     requested: list[str] = []
     problems: list[str] = []
@@ -61,9 +62,17 @@ def test_a_new_customer_verifies_and_sets_a_password_in_the_browser(
 
     page.goto(_link(server, email, "Verify your email address"))
     assert page.title() == "Verify your email"
+    page.wait_for_selector("#signup:not([hidden])")  # when, from where, which key
+    assert "signed up on" in page.inner_text("#signup-facts")
+    keep = page.get_by_label(re.compile("Keep the key"))
+    assert key["token_prefix"] in page.inner_text("#keep-label")
+    assert not keep.is_checked()  # the owner chooses; by default the key stops
+    keep.check()
     page.click("#submit")
     page.wait_for_selector("#status.ok")
     assert "verified" in page.inner_text("#status")
+    kept = httpx.get(f"{server.base}/v1.0/customer", params={"accesskey": key["token"]})
+    assert kept.status_code == 200  # ticked: the key lives on
 
     page.goto(_link(server, email, "Set your password"))
     page.fill("#password", "chosen in a browser")

@@ -263,8 +263,22 @@ class PasswordResetIn(Input):
     password: LoginText
 
 
+class EmailVerifyIn(TokenIn):
+    # vbauth extension: a signup's keys survive its verification only if the person verifying
+    # (the address's owner, who may not be whoever signed up) chooses to keep them.
+    keep_signup_key: bool = False
+
+
 class EmailVerifyOut(BaseModel):
     customer: CustomerOut
+
+
+class SignupDetailsOut(BaseModel):
+    """What the verification page shows about the signup it is about to verify."""
+
+    signed_up: Timestamp
+    from_ip: str
+    keys: list[str]  # the prefixes of the keys the signup handed out
 
 
 class DirectCreate(Input):

@@ -137,7 +137,9 @@ async def test_verification_activates_the_customer_and_mails_a_set_password_link
     assert page.headers["content-type"].startswith("text/html")
     assert "script-src 'nonce-" in page.headers["content-security-policy"]
 
-    response = await client.post("/auth/email-verify", json={"token": token})
+    response = await client.post(
+        "/auth/email-verify", json={"token": token, "keep_signup_key": True}
+    )
     assert response.status_code == 200
     customer = response.json()["customer"]
     assert (customer["status"], customer["email_verified"]) == ("active", True)
@@ -274,7 +276,8 @@ async def test_a_verified_signup_does_not_expire(
     key = (await _signup(client, email)).json()["accesskey"]["token"]
     await runtime.mailer.deliver_pending()
     await client.post(
-        "/auth/email-verify", json={"token": mailbox.link_token(email, VERIFY_SUBJECT)}
+        "/auth/email-verify",
+        json={"token": mailbox.link_token(email, VERIFY_SUBJECT), "keep_signup_key": True},
     )
     later = clock.wall_clock() + timedelta(hours=2)
     monkeypatch.setattr(clock, "wall_clock", lambda: later)
@@ -359,7 +362,10 @@ async def test_an_unverified_signup_leaves_no_foothold_for_the_addresses_owner(
     # Once the owner verifies, the same key may.
     await runtime.mailer.deliver_pending()
     token = LINK.search(mailbox.messages[-1].get_content()).group(1)  # type: ignore[union-attr]
-    assert (await client.post("/auth/email-verify", json={"token": token})).status_code == 200
+    verified = await client.post(
+        "/auth/email-verify", json={"token": token, "keep_signup_key": True}
+    )
+    assert verified.status_code == 200
     created = await client.post("/v1.0/accesskeys", params=as_signup, json={"name": "now"})
     assert created.status_code == 200
 
@@ -503,3 +509,27 @@ async def test_forgot_password_takes_the_same_floor_of_time_known_or_not(
         ).status_code == 200
     assert len(pauses) == 2
     assert all(0 < pause <= account.FORGOT_FLOOR_SECONDS for pause in pauses)
+
+
+async def test_the_signups_key_stops_at_verification_unless_its_owner_keeps_it(
+    client: httpx.AsyncClient, runtime: Runtime, mailbox: Mailbox
+) -> None:
+    for keep in (False, True):
+        signup = (await _signup(client, unique_email("owner"))).json()
+        key = signup["accesskey"]
+        await runtime.mailer.deliver_pending()
+        token = LINK.search(mailbox.messages[-1].get_content()).group(1)  # type: ignore[union-attr]
+        details = await client.get("/auth/email-verify/details", params={"token": token})
+        assert details.status_code == 200
+        facts = details.json()
+        assert facts["keys"] == [key["token_prefix"]]
+        assert facts["from_ip"] == "203.0.113.7"  # the test client's address at signup
+        assert facts["signed_up"] == signup["customer"]["tm_create"]
+        verified = await client.post(
+            "/auth/email-verify", json={"token": token, "keep_signup_key": keep}
+        )
+        assert verified.status_code == 200
+        after = await client.get("/v1.0/customer", params={"accesskey": key["token"]})
+        assert after.status_code == (200 if keep else 401)
+        used = await client.get("/auth/email-verify/details", params={"token": token})
+        assert_error(used, 400, "INVALID_TOKEN")

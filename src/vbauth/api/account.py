@@ -14,12 +14,13 @@ from vbauth.api.pages import page
 from vbauth.schemas import (
     AccesskeyCreated,
     CustomerOut,
+    EmailVerifyIn,
     EmailVerifyOut,
     PasswordForgotIn,
     PasswordResetIn,
+    SignupDetailsOut,
     SignupIn,
     SignupOut,
-    TokenIn,
 )
 from vbauth.security.one_time import well_formed
 from vbauth.services import accounts
@@ -66,11 +67,34 @@ async def email_verify_page(token: LinkToken) -> HTMLResponse:
     return page(title="Verify your email", name="email_verify")
 
 
+@router.get("/email-verify/details")
+async def email_verify_details(
+    token: LinkToken, session: SessionDep
+) -> SignupDetailsOut | dict[str, Any]:
+    """For the verification page: when and from where the signup was made, and its keys' prefixes
+    (``{}`` for a link that verifies a new address of an existing customer)."""
+    _require_link_token(token)
+    details = await accounts.signup_details(session, token=token)
+    if details is None:
+        return {}
+    return SignupDetailsOut(
+        signed_up=details.signed_up, from_ip=details.from_ip, keys=details.key_prefixes
+    )
+
+
 @router.post("/email-verify")
-async def email_verify(body: TokenIn, session: SessionDep, runtime: RuntimeDep) -> EmailVerifyOut:
-    """Use a verification token: the customer becomes active and gets a set-password link."""
+async def email_verify(
+    body: EmailVerifyIn, session: SessionDep, runtime: RuntimeDep
+) -> EmailVerifyOut:
+    """Use a verification token: the customer becomes active and gets a set-password link.
+
+    The keys a signup handed out stop at verification unless ``keep_signup_key`` is true.
+    """
     customer = await accounts.verify_email(
-        session, public_url=runtime.settings.public_url, token=body.token
+        session,
+        public_url=runtime.settings.public_url,
+        token=body.token,
+        keep_signup_keys=body.keep_signup_key,
     )
     return EmailVerifyOut(customer=CustomerOut.model_validate(customer))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -16,7 +16,16 @@ from vbauth import clock
 from vbauth.db import mark_identity_changed
 from vbauth.models import AccessKey, Agent, Customer, LoginSession
 from vbauth.security.passwords import Passwords
-from vbauth.services import accesskeys, agents, customers, events, mail, one_time, verification
+from vbauth.services import (
+    accesskeys,
+    agents,
+    changes,
+    customers,
+    events,
+    mail,
+    one_time,
+    verification,
+)
 from vbauth.services.errors import AlreadyExists, InvalidArgument
 from vbauth.services.validation import is_valid_email, normalize_email
 
@@ -84,11 +93,42 @@ async def signup(
     return SignupResult(customer=customer, accesskey=key, token=token)
 
 
-async def verify_email(session: AsyncSession, *, public_url: str, token: str) -> Customer:
+@dataclass(frozen=True, slots=True)
+class SignupDetails:
+    """What the person following a signup's verification link is shown before choosing."""
+
+    signed_up: datetime
+    from_ip: str
+    key_prefixes: list[str]
+
+
+async def signup_details(session: AsyncSession, *, token: str) -> SignupDetails | None:
+    """For a live verification link of an unverified signup: when, from where, which keys.
+
+    Someone else may have signed up with this address; its owner decides, knowing this, whether
+    the keys the signup was given live on. None for a link that verifies a new address.
+    """
+    used = await one_time.peek(session, purpose=one_time.EMAIL_VERIFY, token=token)
+    customer = await session.get(Customer, used.customer_id)
+    if customer is None or customer.email_verified or customer.status != "initial":
+        return None
+    keys = await session.scalars(
+        select(AccessKey.token_prefix).where(
+            AccessKey.customer_id == customer.id, AccessKey.tm_delete.is_(None)
+        )
+    )
+    return SignupDetails(customer.tm_create, customer.terms_agreed_ip, list(keys))
+
+
+async def verify_email(
+    session: AsyncSession, *, public_url: str, token: str, keep_signup_keys: bool = False
+) -> Customer:
     """Verify the address a link was sent to: the signup's, or a pending new one.
 
-    A signup becomes active and its admin gets a link to set a password. A pending address
-    replaces the old one now that its owner has shown they hold it.
+    A signup becomes active and its admin gets a link to set a password; the keys the signup
+    was given stop unless the person verifying chose to keep them (whoever signed up may not
+    have been the address's owner). A pending address replaces the old one now that its owner
+    has shown they hold it.
     """
     used = await one_time.consume(session, purpose=one_time.EMAIL_VERIFY, token=token)
     customer = await session.get(Customer, used.customer_id, with_for_update=True)
@@ -105,11 +145,22 @@ async def verify_email(session: AsyncSession, *, public_url: str, token: str) ->
         return customer
     else:
         await _activate(session, customer=customer, agent_id=used.agent_id, public_url=public_url)
+        if not keep_signup_keys:
+            await _revoke_signup_keys(session, customer)
     customer.tm_update = clock.now()
     mark_identity_changed(session)  # its credentials lose the verification deadline
     await session.flush()
     events.announce(session, "updated", customer)
     return customer
+
+
+async def _revoke_signup_keys(session: AsyncSession, customer: Customer) -> None:
+    """Every live key of a signup being verified is the signup's (it could make no other)."""
+    keys = await session.scalars(
+        select(AccessKey).where(AccessKey.customer_id == customer.id, AccessKey.tm_delete.is_(None))
+    )
+    for key in keys:
+        await changes.revoke(session, key)
 
 
 async def _adopt_pending_email(session: AsyncSession, customer: Customer) -> None:

@@ -44,17 +44,14 @@ async def issue(
     return token
 
 
-async def consume(session: AsyncSession, *, purpose: str, token: str) -> OneTimeToken:
-    """Use up a live token of ``purpose``, or fail the same way whatever was wrong with it.
+def _refused() -> InvalidArgument:
+    return InvalidArgument("The link is invalid, expired or already used.", reason="INVALID_TOKEN")
 
-    The conditional update is the single-use guarantee: of two requests racing with the same
-    token, only one changes the row.
-    """
-    refused = InvalidArgument(
-        "The link is invalid, expired or already used.", reason="INVALID_TOKEN"
-    )
+
+async def peek(session: AsyncSession, *, purpose: str, token: str) -> OneTimeToken:
+    """A live token of ``purpose``, left unused; failing as ``consume`` fails."""
     if len(token) > 128:
-        raise refused
+        raise _refused()
     digest = hash_one_time_token(token)
     found = (
         await session.scalars(
@@ -63,9 +60,19 @@ async def consume(session: AsyncSession, *, purpose: str, token: str) -> OneTime
             )
         )
     ).first()
+    if found is None or found.tm_used is not None or found.tm_expire <= clock.now():
+        raise _refused()
+    return found
+
+
+async def consume(session: AsyncSession, *, purpose: str, token: str) -> OneTimeToken:
+    """Use up a live token of ``purpose``, or fail the same way whatever was wrong with it.
+
+    The conditional update is the single-use guarantee: of two requests racing with the same
+    token, only one changes the row.
+    """
+    found = await peek(session, purpose=purpose, token=token)
     moment = clock.now()
-    if found is None or found.tm_used is not None or found.tm_expire <= moment:
-        raise refused
     if found.agent_id is not None:
         # Lock order agent, then tokens (as a password change has it): two reset links of one
         # agent used at once then queue instead of deadlocking on each other's token.
@@ -76,7 +83,7 @@ async def consume(session: AsyncSession, *, purpose: str, token: str) -> OneTime
         .values(tm_used=moment)
     )
     if used.rowcount != 1:  # type: ignore[attr-defined]
-        raise refused
+        raise _refused()
     return found
 
 
