@@ -79,8 +79,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app = VbauthApp(title="vbauth", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
-    # A 405 names every method of the path (see api.errors._allowed_methods).
-    app.state.own_routes = [route for router in ROUTERS for route in router.routes]
     for router in ROUTERS:
         # The routes themselves, not include_router: FastAPI wraps an included router in a
         # layer that is matched and entered on every request (a fifth of GET /v1.0/me's CPU).

@@ -290,9 +290,13 @@ class Authenticator:
         return credential_expiry
 
 
+def unverified_signup(status: str, email_verified: bool) -> bool:
+    """A customer that signed up itself and has not verified its email yet."""
+    return status == "initial" and not email_verified
+
+
 def _unverified(row: Row) -> bool:
-    """A self-service signup whose email has not been verified yet."""
-    return bool(row["customer_status"] == "initial" and not row["customer_email_verified"])
+    return unverified_signup(row["customer_status"], row["customer_email_verified"])
 
 
 # What the credential's customer says about it; every identity query reads these.

@@ -143,14 +143,14 @@ class Runtime:
         async with factory() as session:
             async with session.begin():
                 yield session
-            if write:
+            if session.info.pop("identity_changed", False):
+                self.identities_changed()  # cached bodies too, here and (below) everywhere
+                await self.bus.announce_invalidation()
+            elif write:
                 # Cached response bodies (GET /v1.0/me, /v1.0/customer) may show a row this
                 # transaction changed: drop them here and on every other instance.
                 self.records.invalidate()
                 await self.bus.announce_invalidation("records")
-            if session.info.pop("identity_changed", False):
-                self.identities_changed()
-                await self.bus.announce_invalidation()
             if session.info.pop("mail_enqueued", False):
                 self.mailer.notify()
             for event in session.info.pop("events", []):

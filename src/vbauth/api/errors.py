@@ -25,8 +25,10 @@ CANONICAL_STATUS = {
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     405: "INVALID_ARGUMENT",
+    408: "DEADLINE_EXCEEDED",
     409: "ALREADY_EXISTS",
     413: "INVALID_ARGUMENT",
+    431: "INVALID_ARGUMENT",
     429: "RESOURCE_EXHAUSTED",
     502: "UNAVAILABLE",
     504: "UNAVAILABLE",
@@ -188,13 +190,7 @@ HTTP_ERROR_REASONS = {
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     if exc.status_code == 400 and caused_by(exc, BodyTimeout):
         # FastAPI reports any failure to read the body as a 400; a stalled one is a 408.
-        return envelope(
-            request,
-            408,
-            "REQUEST_TIMEOUT",
-            "The request body stopped arriving.",
-            status="DEADLINE_EXCEEDED",
-        )
+        return envelope(request, 408, "REQUEST_TIMEOUT", BodyTimeout.message)
     reason, message = HTTP_ERROR_REASONS.get(exc.status_code, ("INTERNAL", "Unexpected error."))
     headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
     if exc.status_code == 405:
@@ -221,10 +217,10 @@ def caused_by(error: BaseException, kind: type[BaseException]) -> bool:
 def _allowed_methods(request: Request) -> set[str]:
     """Every method some route of this path takes (Starlette's 405 names only the first's)."""
     allowed: set[str] = set()
-    for route in request.app.state.own_routes:
+    for route in request.app.router.routes:
         match, _ = route.matches(request.scope)
         if match == Match.PARTIAL:
-            allowed |= route.methods
+            allowed |= getattr(route, "methods", None) or set()
     return allowed
 
 

@@ -150,12 +150,8 @@ async def _identify(runtime: Runtime, headers: Mapping[str, str], query: str) ->
 
 
 def _json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
-    """What ``responses.json_of`` sends with the same body."""
-    return [
-        (b"content-length", str(len(body)).encode()),
-        (b"content-type", b"application/json"),
-        (b"cache-control", b"no-store"),
-    ]
+    """What ``responses.json_of`` sends with the same body (the front layer adds no-store)."""
+    return [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
 
 
 def _header_map(raw: list[tuple[bytes, bytes]]) -> Mapping[str, str]:

@@ -8,6 +8,8 @@ import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from vbauth.api.errors import CANONICAL_STATUS
+
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -60,7 +62,7 @@ async def refuse(scope: Scope, send: Send, status: int, reason: str, message: st
     body = json.dumps(
         {
             "error": {
-                "status": "INVALID_ARGUMENT" if status != 408 else "DEADLINE_EXCEEDED",
+                "status": CANONICAL_STATUS[status],
                 "reason": reason,
                 "message": message,
                 "request_id": request_id,

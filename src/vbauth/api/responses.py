@@ -16,12 +16,8 @@ def json_of(model: BaseModel) -> Response:
     Returning the model itself would have FastAPI validate it a second time against the route's
     ``response_model``; the route still declares that model, so the OpenAPI document is the same.
     """
-    return Response(
-        model.model_dump_json().encode(),
-        media_type="application/json",
-        # Personal data and, for the customer, its webhook secret: for no cache on the way.
-        headers={"Cache-Control": "no-store"},
-    )
+    # No Cache-Control here: the front layer gives every answer of vbauth's own no-store.
+    return Response(model.model_dump_json().encode(), media_type="application/json")
 
 
 def remember(runtime: Runtime, key: Hashable | None, response: Response, generation: int) -> None:

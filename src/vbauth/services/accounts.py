@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth import clock
+from vbauth.authn import unverified_signup
 from vbauth.db import mark_identity_changed
 from vbauth.models import AccessKey, Agent, Customer, LoginSession
 from vbauth.security.passwords import Passwords
@@ -110,7 +111,7 @@ async def signup_details(session: AsyncSession, *, token: str) -> SignupDetails 
     """
     used = await one_time.peek(session, purpose=one_time.EMAIL_VERIFY, token=token)
     customer = await session.get(Customer, used.customer_id)
-    if customer is None or customer.email_verified or customer.status != "initial":
+    if customer is None or not unverified_signup(customer.status, customer.email_verified):
         return None
     keys = await session.scalars(
         select(AccessKey.token_prefix).where(
