@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -237,23 +238,11 @@ async def test_a_password_changed_during_the_check_opens_no_session(
     # The password is checked outside any transaction (a write lock must not wait on argon2);
     # the session is then opened only if the hash that was checked is still the agent's.
     tenant = await make_customer(runtime)
-    real_verify = runtime.passwords.verify
 
-    async def verify_then_change(stored_hash, password):  # type: ignore[no-untyped-def]
-        result = await real_verify(stored_hash, password)
-        async with runtime.transaction() as session:
-            agent = await session.get(Agent, tenant.admin.id)
-            assert agent is not None
-            agent.password_hash = await runtime.passwords.hash("a brand new password")
-        return result
+    async def change_the_password() -> None:
+        await _set_hash(runtime, tenant.admin.id, "a brand new password")
 
-    runtime.passwords.verify = verify_then_change  # type: ignore[method-assign]
-    try:
-        response = await client.post(
-            "/auth/login", json={"username": tenant.admin.username, "password": PASSWORD}
-        )
-    finally:
-        del runtime.passwords.verify
+    response = await _login_while(client, runtime, tenant.admin.username, change_the_password)
     assert_error(response, 401, "INVALID_CREDENTIALS")
     async with runtime.transaction(write=False) as session:
         opened = await session.scalar(
@@ -297,27 +286,11 @@ async def test_a_hash_upgraded_by_a_concurrent_login_does_not_fail_this_one(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     tenant = await make_customer(runtime)
-    real_verify = runtime.passwords.verify
-    upgraded = False
 
-    async def verify_while_another_login_upgrades(stored_hash, password):  # type: ignore[no-untyped-def]
-        nonlocal upgraded
-        result = await real_verify(stored_hash, password)
-        if not upgraded:  # the same password, hashed anew (new parameters, say)
-            upgraded = True
-            async with runtime.transaction() as session:
-                agent = await session.get(Agent, tenant.admin.id)
-                assert agent is not None
-                agent.password_hash = await runtime.passwords.hash(PASSWORD)
-        return result
+    async def another_login_upgrades() -> None:  # the same password, hashed anew
+        await _set_hash(runtime, tenant.admin.id, PASSWORD)
 
-    runtime.passwords.verify = verify_while_another_login_upgrades  # type: ignore[method-assign]
-    try:
-        response = await client.post(
-            "/auth/login", json={"username": tenant.admin.username, "password": PASSWORD}
-        )
-    finally:
-        del runtime.passwords.verify
+    response = await _login_while(client, runtime, tenant.admin.username, another_login_upgrades)
     assert response.status_code == 200, response.text
 
 
@@ -328,7 +301,6 @@ async def test_a_login_racing_a_password_change_does_not_outlive_it(
     # when the login (its old password already checked) opens its session: the login must wait
     # for the agent's row, see the new hash, and fail, not slip a session past the change.
     tenant = await make_customer(runtime)
-    real_verify = runtime.passwords.verify
     changed, committed = asyncio.Event(), asyncio.Event()
 
     async def change_password_slowly() -> None:
@@ -342,21 +314,12 @@ async def test_a_login_racing_a_password_change_does_not_outlive_it(
             await asyncio.sleep(0.3)
         committed.set()
 
-    async def verify_then_race(stored_hash, password):  # type: ignore[no-untyped-def]
-        result = await real_verify(stored_hash, password)
-        if not changed.is_set():
-            race.append(asyncio.ensure_future(change_password_slowly()))
-            await changed.wait()
-        return result
+    async def start_the_change() -> None:
+        race.append(asyncio.ensure_future(change_password_slowly()))
+        await changed.wait()
 
     race: list[asyncio.Future[None]] = []
-    runtime.passwords.verify = verify_then_race  # type: ignore[method-assign]
-    try:
-        response = await client.post(
-            "/auth/login", json={"username": tenant.admin.username, "password": PASSWORD}
-        )
-    finally:
-        del runtime.passwords.verify
+    response = await _login_while(client, runtime, tenant.admin.username, start_the_change)
     await race[0]
     assert committed.is_set()
     assert_error(response, 401, "INVALID_CREDENTIALS")
@@ -409,3 +372,36 @@ async def test_the_public_urls_own_origin_may_log_in_behind_a_proxy_with_another
         headers={"Origin": public, "Host": "vbauth-internal"},
     )
     assert response.status_code == 200, response.text
+
+
+async def _login_while(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    username: str,
+    meanwhile: Callable[[], Awaitable[None]],
+) -> httpx.Response:
+    """Log in with ``PASSWORD``, running ``meanwhile`` once between the password check and the
+    opening of the session (where a concurrent change would land)."""
+    real_verify = runtime.passwords.verify
+    ran = False
+
+    async def verify_then(stored_hash, password):  # type: ignore[no-untyped-def]
+        nonlocal ran
+        result = await real_verify(stored_hash, password)
+        if not ran:
+            ran = True
+            await meanwhile()
+        return result
+
+    runtime.passwords.verify = verify_then  # type: ignore[method-assign]
+    try:
+        return await client.post("/auth/login", json={"username": username, "password": PASSWORD})
+    finally:
+        del runtime.passwords.verify
+
+
+async def _set_hash(runtime: Runtime, agent_id: uuid.UUID, password: str) -> None:
+    async with runtime.transaction() as session:
+        agent = await session.get(Agent, agent_id)
+        assert agent is not None
+        agent.password_hash = await runtime.passwords.hash(password)
