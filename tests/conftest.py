@@ -84,6 +84,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
 @pytest.fixture(scope="session")
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     runtime = Runtime.build(settings)
+    await runtime.start()
     yield runtime
     await runtime.close()
 

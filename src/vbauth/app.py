@@ -21,6 +21,7 @@ from vbauth.api import (
     directs,
     events,
     health,
+    jwks,
     me,
     ws,
 )
@@ -35,6 +36,7 @@ from vbauth.settings import Settings, get_settings
 
 ROUTERS = (
     health.router,
+    jwks.router,
     auth.router,
     account.router,
     me.router,
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
         async with anyio.create_task_group() as background:
             background.start_soon(runtime.run_background)
             yield

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -15,16 +16,19 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vbauth import migrate
+from vbauth import clock, migrate
+from vbauth.api.jwks import JWKS_PATH
 from vbauth.clock import format_timestamp
 from vbauth.demo import DEMO_AUDIENCE, create_demo_app
 from vbauth.events.hub import MAX_FRAME_BYTES
 from vbauth.gateway.identity_header import upstream_keys
+from vbauth.gateway.remote_keys import RemoteKeys
 from vbauth.runtime import Runtime, load_jwt_secret, upstream_secret_for
 from vbauth.schemas import AgentOut, CustomerAdminOut
-from vbauth.services import agents, customers, mail, operator
+from vbauth.security.tokens import EDDSA, KeyRing
+from vbauth.services import agents, customers, mail, operator, signing_keys
 from vbauth.services.errors import ServiceError
-from vbauth.settings import SettingsError, get_settings
+from vbauth.settings import Settings, SettingsError, get_settings
 
 app = typer.Typer(
     help="vbauth: API authentication service.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -33,6 +37,11 @@ customer_app = typer.Typer(help="Manage customers.", no_args_is_help=True)
 agent_app = typer.Typer(help="Manage agents.", no_args_is_help=True)
 app.add_typer(customer_app, name="customer")
 app.add_typer(agent_app, name="agent")
+signing_key_app = typer.Typer(
+    help="Manage the Ed25519 keys that sign tokens (VBAUTH_JWT_ALGORITHM=EdDSA).",
+    no_args_is_help=True,
+)
+app.add_typer(signing_key_app, name="signing-key")
 
 console = Console()
 errors = Console(stderr=True)
@@ -73,7 +82,10 @@ def serve(
     """Apply migrations, then serve the API."""
     settings = get_settings()
     migrate.upgrade(settings.effective_database_url)
-    load_jwt_secret(settings)  # made once here, before workers could race to make it
+    # Made once here, before workers could race to make them.
+    load_jwt_secret(settings)
+    if settings.jwt_algorithm == EDDSA:
+        _run_runtime(lambda runtime: runtime.start())
     uvicorn.run(
         "vbauth.app:make_app",
         factory=True,
@@ -101,12 +113,23 @@ def demo_upstream(
     audience: Annotated[
         str, typer.Option(help="The audience its routes give it (routes.toml `audience`).")
     ] = DEMO_AUDIENCE,
+    jwks_url: Annotated[
+        str | None, typer.Option(help="vbauth's JWKS (default: VBAUTH_PUBLIC_URL's).")
+    ] = None,
 ) -> None:
-    """Serve the demo upstream (calls, aicalls) on its own, e.g. behind nginx and /auth/verify."""
+    """Serve the demo upstream (calls, aicalls) on its own, e.g. behind nginx and /auth/verify.
+
+    With EdDSA keys it verifies identity headers with vbauth's JWKS (at VBAUTH_PUBLIC_URL);
+    with HS256, or VBAUTH_UPSTREAM_SECRET set, with the shared upstream secret.
+    """
     settings = get_settings()
-    keys = upstream_keys(
-        upstream_secret_for(settings, load_jwt_secret(settings)), settings.jwt_issuer
-    )
+    keys: KeyRing | RemoteKeys
+    if settings.jwt_algorithm == EDDSA and settings.upstream_secret is None:
+        keys = RemoteKeys(jwks_url or settings.public_url + JWKS_PATH, issuer=settings.jwt_issuer)
+    else:
+        keys = upstream_keys(
+            upstream_secret_for(settings, load_jwt_secret(settings)), settings.jwt_issuer
+        )
     uvicorn.run(
         create_demo_app(keys, audience=audience),
         host=host,
@@ -241,6 +264,79 @@ def expire_unverified() -> None:
     """Expire signups that did not verify their email in time (the server does this too)."""
     count = _run_runtime(lambda runtime: runtime.expire_unverified())
     errors.print(f"expired {count} unverified signup(s)")
+
+
+@signing_key_app.command("rotate")
+def signing_key_rotate(as_json: JsonOption = False) -> None:
+    """Make a new signing key: published at once, signing once every instance has loaded it.
+
+    Older keys keep verifying the tokens they signed until they are retired.
+    """
+    settings = _eddsa_settings()
+    delay = timedelta(seconds=2 * settings.signing_key_refresh_seconds)
+    record = _run(
+        lambda session, runtime: signing_keys.rotate(
+            session, runtime.sealing_key, activate_after=delay
+        )
+    )
+    _show({"kid": record.kid, "signs_from": format_timestamp(record.tm_activate)}, as_json)
+
+
+@signing_key_app.command("retire")
+def signing_key_retire(
+    kid: Annotated[str, typer.Option(help="The key to retire (see `signing-key list`).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Retire a key: the tokens it signed fail, and the JWKS no longer publishes it."""
+    _eddsa_settings()
+    record = _run(lambda session, _runtime: signing_keys.retire(session, kid))
+    _show(
+        {"kid": record.kid, "retired": format_timestamp(record.tm_retire or record.tm_create)},
+        as_json,
+    )
+
+
+@signing_key_app.command("list")
+def signing_key_list(as_json: JsonOption = False) -> None:
+    """Every key, with its state: signing, next (signs soon), verifying, or retired."""
+    _eddsa_settings()
+
+    async def listing(session: AsyncSession, _runtime: Runtime) -> list[dict[str, str | None]]:
+        at = clock.now()
+        signer = signing_keys.signer_of(await signing_keys.live_records(session), at)
+        return [
+            {
+                "kid": record.kid,
+                "algorithm": record.algorithm,
+                "state": signing_keys.state_of(record, signer, at),
+                "created": format_timestamp(record.tm_create),
+                "signs_from": format_timestamp(record.tm_activate),
+                "retired": format_timestamp(record.tm_retire) if record.tm_retire else None,
+            }
+            for record in await signing_keys.all_records(session)
+        ]
+
+    rows = _run(listing)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("kid", "state", "created", "signs from", "retired", title="signing keys")
+    for row in rows:
+        table.add_row(
+            row["kid"], row["state"], row["created"], row["signs_from"], row["retired"] or ""
+        )
+    console.print(table)
+
+
+def _eddsa_settings() -> Settings:
+    settings = get_settings()
+    if settings.jwt_algorithm != EDDSA:
+        errors.print(
+            "[red]error:[/red] VBAUTH_JWT_ALGORITHM is HS256: tokens are signed with "
+            "VBAUTH_JWT_SECRET; rotate it with VBAUTH_JWT_PREVIOUS_SECRETS"
+        )
+        raise typer.Exit(1)
+    return settings
 
 
 def _run(work: Callable[[AsyncSession, Runtime], Awaitable[T]]) -> T:

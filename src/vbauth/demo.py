@@ -23,6 +23,7 @@ from vbauth import clock
 from vbauth.api.middleware import JsonBodyMiddleware
 from vbauth.events.model import Event
 from vbauth.gateway.identity_header import read_identity
+from vbauth.gateway.remote_keys import RemoteKeys
 from vbauth.security.tokens import InvalidToken, KeyRing
 
 AddressType = Literal[
@@ -70,9 +71,12 @@ class Store:
 
 async def caller(request: Request, x_vb_identity: Annotated[str, Header()] = "") -> Caller:
     """Who vbauth says is calling: the verified X-VB-Identity, and nothing else."""
+    keys = request.app.state.keys
+    if isinstance(keys, RemoteKeys):
+        keys = await keys.ring_for(x_vb_identity)
     try:
         claims = read_identity(
-            request.app.state.keys,
+            keys,
             x_vb_identity,
             audience=request.app.state.audience,
             method=request.method,
@@ -114,11 +118,15 @@ DEMO_AUDIENCE = "demo"  # the default routes' audience for it (gateway/routes.to
 
 
 def create_demo_app(
-    keys: KeyRing, publish: Publish = _publish_nowhere, *, audience: str = DEMO_AUDIENCE
+    keys: KeyRing | RemoteKeys,
+    publish: Publish = _publish_nowhere,
+    *,
+    audience: str = DEMO_AUDIENCE,
 ) -> FastAPI:
     """The demo upstream; ``publish`` carries its call and aicall events to vbauth's bus.
 
-    It accepts only identity headers made for ``audience`` and for the very request it gets.
+    It accepts only identity headers made for ``audience`` and for the very request it gets,
+    verified with ``keys``: a shared secret's ring, or vbauth's JWKS (``RemoteKeys``).
     """
     app = FastAPI(title="vbauth demo upstream", docs_url=None, redoc_url=None)
     app.state.keys = keys

@@ -233,3 +233,23 @@ class Binding(Base):
     customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     bound_to: Mapped[uuid.UUID] = mapped_column(Uuid)
     tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class SigningKeyRecord(Base):
+    """An Ed25519 key that signs or verifies tokens (``VBAUTH_JWT_ALGORITHM=EdDSA``).
+
+    The public half is published at ``/.well-known/jwks.json``; the private half is kept sealed
+    (``security/sealing.py``). The newest key whose ``tm_activate`` has passed signs; a key made
+    by a rotation is published first and signs only once every instance has had time to load it.
+    """
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)  # its RFC 7638 thumbprint
+    algorithm: Mapped[str] = mapped_column(String(16))
+    public_key: Mapped[str] = mapped_column(Text)  # base64url, raw 32 bytes
+    sealed_private_key: Mapped[str] = mapped_column(Text)
+    tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    tm_activate: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A retired key verifies nothing and is no longer published; the row stays as a record.
+    tm_retire: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -35,8 +35,9 @@ from vbauth.gateway.proxy import Upstreams
 from vbauth.mailer import Mailer, SmtpServer
 from vbauth.reads import HotReads, hot_reads
 from vbauth.security.passwords import Passwords
-from vbauth.security.tokens import KeyRing
-from vbauth.services import accesskeys, accounts, events
+from vbauth.security.sealing import sealing_key
+from vbauth.security.tokens import EDDSA, HS256, KeyRing
+from vbauth.services import accesskeys, accounts, events, signing_keys
 from vbauth.settings import Network, Settings, check_secret_strength
 
 log = logging.getLogger("vbauth")
@@ -57,6 +58,7 @@ class Runtime:
     passwords: Passwords
     authenticator: Authenticator
     trusted_networks: list[Network]
+    sealing_key: bytes  # opens the private signing keys kept in the database (EdDSA)
     mailer: Mailer
     routes: RouteTable
     upstream_secret: str
@@ -76,12 +78,16 @@ class Runtime:
         readers, writers = make_sessionmakers(engine)
         reads = hot_reads(settings.effective_database_url)
         secret = load_jwt_secret(settings)
-        keys = KeyRing(
-            secret,
-            [s.get_secret_value() for s in settings.jwt_previous_secrets],
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-        )
+        if settings.jwt_algorithm == HS256:
+            keys = KeyRing.from_secrets(
+                secret,
+                [s.get_secret_value() for s in settings.jwt_previous_secrets],
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+            )
+        else:
+            # Filled from the database by start(), and kept current by refresh_signing_keys().
+            keys = KeyRing(issuer=settings.jwt_issuer, audience=settings.jwt_audience)
         passwords = Passwords(
             memory_kib=settings.argon2_memory_kib,
             time_cost=settings.argon2_time_cost,
@@ -97,7 +103,13 @@ class Runtime:
             direct_scopes=settings.direct_scopes,
         )
         upstream_secret = upstream_secret_for(settings, secret)
-        identity_keys = upstream_keys(upstream_secret, settings.jwt_issuer)
+        identity_keys = (
+            upstream_keys(upstream_secret, settings.jwt_issuer)
+            if settings.jwt_algorithm == HS256 or settings.upstream_secret is not None
+            # EdDSA: identity headers are signed like every token, and upstreams verify them
+            # with the JWKS alone (their audience and type keep them apart from credentials).
+            else keys
+        )
         local_apps: dict[str, ASGIApp] = {}
         upstreams = Upstreams(
             timeout=settings.upstream_timeout,
@@ -115,6 +127,7 @@ class Runtime:
             passwords,
             authenticator,
             settings.trusted_networks,
+            sealing_key(secret),
             Mailer(sessions=writers, server=smtp_server(settings), sender=settings.mail_from),
             RouteTable.load(settings.routes_file),
             upstream_secret,
@@ -131,6 +144,24 @@ class Runtime:
         local_apps["demo"] = create_demo_app(identity_keys, publish=runtime.publish_upstream_event)
         runtime.routes.require_local_apps(local_apps)
         return runtime
+
+    async def start(self) -> None:
+        """Load what lives in the database before the first request: the signing keys."""
+        if self.settings.jwt_algorithm == EDDSA:
+            async with self.transaction() as session:
+                await signing_keys.ensure_one(session, self.sealing_key)
+            await self.refresh_signing_keys()
+
+    async def refresh_signing_keys(self) -> None:
+        """Verify with every live key in the database; sign with the one active now."""
+        async with self.transaction(write=False) as session:
+            loaded = await signing_keys.load(session, self.sealing_key)
+        before = self.keys.kids
+        self.keys.replace(loaded.keys, loaded.current)
+        if self.keys.kids != before:
+            # Claims verified with a key now retired must not stay cached.
+            self.authenticator.claims_cache.invalidate()
+            log.info("signing keys: %s", ", ".join(sorted(self.keys.kids)))
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
@@ -215,6 +246,15 @@ class Runtime:
                     name="unverified expiry",
                 )
             )
+            if settings.jwt_algorithm == EDDSA:
+                group.start_soon(
+                    partial(
+                        every,
+                        settings.signing_key_refresh_seconds,
+                        self.refresh_signing_keys,
+                        name="signing-key refresh",
+                    )
+                )
             group.start_soon(
                 partial(
                     every,

@@ -34,8 +34,16 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: the embedded SQLite file in data_dir
     redis_url: str | None = None
 
+    # How tokens are signed: Ed25519 keys kept in the database, published as a JWKS, rotated
+    # with `vbauth signing-key`; or HS256 with jwt_secret (and jwt_previous_secrets).
+    jwt_algorithm: Literal["EdDSA", "HS256"] = "EdDSA"
+    # The installation secret: signs tokens in HS256 mode; in EdDSA mode it seals the private
+    # keys at rest. Either way the events and upstream secrets derive from it when not set.
     jwt_secret: SecretStr | None = None  # None: generated once and kept in data_dir
-    jwt_previous_secrets: Annotated[list[SecretStr], NoDecode] = []  # still verified, never signed
+    jwt_previous_secrets: Annotated[list[SecretStr], NoDecode] = []  # HS256: verified, not signed
+    # How often each instance reads the signing keys again; a rotated key signs only after
+    # twice this, when every instance has loaded it.
+    signing_key_refresh_seconds: float = Field(default=5.0, gt=0, le=60)
     jwt_issuer: str = "vbauth"
     jwt_audience: str = "voipbin-api"
 

@@ -130,6 +130,7 @@ async def gateway(
                 settings.database_url, settings.data_dir, routes_file=routes, upstream_timeout=0.5
             )
         )
+        await own.start()
         transport = httpx.ASGITransport(app=create_app(runtime=own), client=("203.0.113.9", 1))
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
             yield http, own, upstreams

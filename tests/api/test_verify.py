@@ -127,6 +127,7 @@ async def test_a_configured_convention_reads_only_its_own_header(
     direct = await make_direct(runtime, tenant.customer.id)
     widget = await boot(client, direct.hash)
     own = Runtime.build(make_settings(runtime.settings.database_url, tmp_path, forward_auth=style))
+    await own.start()
     transport = httpx.ASGITransport(app=create_app(runtime=own))
     try:
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:

@@ -18,7 +18,7 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def ring(current: str = SECRET, previous: list[str] | None = None) -> KeyRing:
-    return KeyRing(current, previous or [], issuer="vbauth", audience="voipbin-api")
+    return KeyRing.from_secrets(current, previous or [], issuer="vbauth", audience="voipbin-api")
 
 
 def issue(keys: KeyRing | None = None, **extra: object) -> str:

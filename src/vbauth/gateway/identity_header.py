@@ -37,7 +37,7 @@ def derive_events_secret(jwt_secret: str) -> str:
 
 
 def upstream_keys(secret: str, issuer: str) -> KeyRing:
-    return KeyRing(secret, [], issuer=issuer, audience=UPSTREAM_AUDIENCE)
+    return KeyRing.from_secrets(secret, issuer=issuer, audience=UPSTREAM_AUDIENCE)
 
 
 def claims_of(identity: Identity) -> dict[str, Any]:
