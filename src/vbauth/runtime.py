@@ -35,10 +35,10 @@ from vbauth.gateway.proxy import Upstreams
 from vbauth.mailer import Mailer, SmtpServer
 from vbauth.reads import HotReads, hot_reads
 from vbauth.security.passwords import Passwords
-from vbauth.security.sealing import sealing_key
+from vbauth.security.sealing import UnsealError, sealing_key
 from vbauth.security.tokens import EDDSA, HS256, KeyRing
 from vbauth.services import accesskeys, accounts, events, signing_keys
-from vbauth.settings import Network, Settings, check_secret_strength
+from vbauth.settings import Network, Settings, SettingsError, check_secret_strength
 
 log = logging.getLogger("vbauth")
 
@@ -155,7 +155,14 @@ class Runtime:
     async def refresh_signing_keys(self) -> None:
         """Verify with every live key in the database; sign with the one active now."""
         async with self.transaction(write=False) as session:
-            loaded = await signing_keys.load(session, self.sealing_key)
+            try:
+                loaded = await signing_keys.load(session, self.sealing_key)
+            except UnsealError:
+                raise SettingsError(
+                    "the signing keys in the database do not open with this installation's "
+                    "secret (VBAUTH_JWT_SECRET, or jwt_secret in the data dir): every instance "
+                    "needs the secret the keys were made with"
+                ) from None
         before = self.keys.kids
         self.keys.replace(loaded.keys, loaded.current)
         if self.keys.kids != before:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -10,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from vbauth.security.tokens import REQUIRED_CLAIMS, InvalidToken, KeyRing
+from vbauth.security.tokens import REQUIRED_CLAIMS, Ed25519Key, InvalidToken, KeyRing
 
 SECRET = secrets.token_urlsafe(48)
 OLD_SECRET = secrets.token_urlsafe(48)
@@ -199,3 +201,97 @@ def test_a_token_has_one_spelling() -> None:
             continue
         with pytest.raises(InvalidToken):
             ring().read(spelling, at=NOW)
+
+
+# Ed25519 (VBAUTH_JWT_ALGORITHM=EdDSA, the default): the same rules, and the ones a public key
+# adds: a public key is no HMAC secret, and a token may not name where its key comes from.
+
+
+def ed_ring(*keys: Ed25519Key) -> KeyRing:
+    signing = keys[0] if keys else Ed25519Key.generate()
+    return KeyRing([signing, *keys[1:]], signing, issuer="vbauth", audience="voipbin-api")
+
+
+def test_an_ed25519_token_names_its_key_by_thumbprint_and_verifies_with_the_jwks_alone() -> None:
+    keys = ed_ring()
+    token = issue(keys)
+    header = jwt.get_unverified_header(token)
+    assert header == {"alg": "EdDSA", "kid": keys.current.kid, "typ": "JWT"}
+    (published,) = keys.jwks()["keys"]
+    assert published["kid"] == keys.current.kid
+    assert set(published) == {"kty", "crv", "x", "kid", "alg", "use"}  # no private "d"
+    # What an upstream does: a ring of the published keys only.
+    upstream = KeyRing(
+        [Ed25519Key.from_jwk(published)], None, issuer="vbauth", audience="voipbin-api"
+    )
+    assert upstream.read(token, at=NOW)["sub"] == "agent-1"
+    with pytest.raises(RuntimeError):
+        upstream.current.sign({})  # the JWKS cannot sign
+
+
+def test_a_jwk_whose_kid_is_not_its_thumbprint_is_refused() -> None:
+    published = ed_ring().jwks()["keys"][0]
+    with pytest.raises(ValueError, match="thumbprint"):
+        Ed25519Key.from_jwk({**published, "kid": "another"})
+
+
+def test_hs256_keyed_with_the_public_key_is_refused() -> None:
+    keys = ed_ring()
+    (published,) = keys.jwks()["keys"]
+    ed = keys.current
+    assert isinstance(ed, Ed25519Key)
+    header = _part(json.dumps({"alg": "HS256", "kid": ed.kid, "typ": "JWT"}))
+    signing_input = f"{header}.{_part(json.dumps(_good_claims()))}".encode()
+    for secret in (ed.raw_public, published["x"].encode(), json.dumps(published).encode()):
+        mac = hmac.new(secret, signing_input, hashlib.sha256).digest()
+        token = f"{signing_input.decode()}.{_part(mac)}"
+        with pytest.raises(InvalidToken, match="algorithm"):
+            keys.read(token, at=NOW)
+
+
+def test_a_token_signed_by_another_ed25519_key_under_our_kid_is_refused() -> None:
+    keys, stranger = ed_ring(), Ed25519Key.generate()
+    # The stranger signs exactly the header our key writes (our kid), over good claims.
+    claims = _part(json.dumps(_good_claims()))
+    signing_input = keys.current.encoded_header + b"." + claims.encode()
+    token = f"{signing_input.decode()}.{_part(stranger.signature(signing_input))}"
+    with pytest.raises(InvalidToken, match="Signature"):
+        keys.read(token, at=NOW)
+
+
+def _part(data: str | bytes) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("field", ["jku", "x5u", "jwk", "x5c", "crit", "cty"])
+def test_a_header_that_names_a_key_or_extension_is_refused_even_when_truly_signed(
+    field: str,
+) -> None:
+    keys = ed_ring()
+    ed = keys.current
+    assert isinstance(ed, Ed25519Key)
+    header = {
+        "alg": "EdDSA",
+        "kid": ed.kid,
+        "typ": "JWT",
+        field: ["exp"] if field == "crit" else "x",
+    }
+    signing_input = f"{_part(json.dumps(header))}.{_part(json.dumps(_good_claims()))}".encode()
+    token = f"{signing_input.decode()}.{_part(ed.signature(signing_input))}"
+    with pytest.raises(InvalidToken, match=r"header fields|critical extension"):
+        keys.read(token, at=NOW)
+
+
+def test_a_retired_key_is_gone_from_the_ring_and_its_tokens_fail() -> None:
+    old, new = Ed25519Key.generate(), Ed25519Key.generate()
+    keys = ed_ring(old, new)
+    token = issue(keys)
+    keys.replace([new], new)
+    assert keys.jwks()["keys"][0]["kid"] == new.kid and len(keys.jwks()["keys"]) == 1
+    with pytest.raises(InvalidToken, match="unknown kid"):
+        keys.read(token, at=NOW)
+
+
+def test_an_hs256_ring_publishes_nothing() -> None:
+    assert ring().jwks() == {"keys": []}
