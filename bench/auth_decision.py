@@ -85,6 +85,7 @@ def settings_in(directory: Path) -> Settings:
     """A migrated SQLite database in ``directory``, tiny argon2 (logins are not measured here)."""
     settings = Settings(
         data_dir=directory,
+        jwt_algorithm="HS256",  # the baseline is an HS256 decode: compare like with like
         jwt_secret=secrets.token_urlsafe(48),
         argon2_memory_kib=64,
         argon2_time_cost=1,

@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 from bench.harness import Server, free_port
 
-from vbauth.gateway.identity_header import derive_upstream_secret, identity_headers, upstream_keys
+from vbauth.gateway.identity_header import identity_headers, upstream_keys
 from vbauth.identity import AgentIdentity
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,11 @@ EMAIL, PASSWORD = "bench@example.com", "a bench password"
 CALLS = "/v1.0/calls"
 AI_ID = "a1b2c3d4-e5f6-7890-abcd-ef1234567890"
 JWT_SECRET = secrets.token_urlsafe(48)  # one per run, shared by every vbauth of the run
+# Identity headers signed with a shared secret (HS256), as a deployment that sets
+# VBAUTH_UPSTREAM_SECRET has them: the bench's upstream runs before any vbauth publishes a JWKS.
+# With EdDSA identity headers (the default without it) each forwarded request pays an Ed25519
+# signature more: docs/performance.md gives the measured difference.
+UPSTREAM_SECRET = secrets.token_urlsafe(48)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ def vbauth_env(data_dir: Path, **extra: str) -> dict[str, str]:
         **{name: "" for name in os.environ if name.startswith("VBAUTH_")},
         "VBAUTH_DATA_DIR": str(data_dir),
         "VBAUTH_JWT_SECRET": JWT_SECRET,
+        "VBAUTH_UPSTREAM_SECRET": UPSTREAM_SECRET,
         "VBAUTH_COOKIE_SECURE": "false",
         **extra,
     }
@@ -155,7 +161,7 @@ def fresh_postgres_database(name: str) -> str:
 
 def identity_header_for(credentials: Credentials) -> dict[str, str]:
     """What vbauth would attach for the admin agent: to call the demo upstream directly."""
-    keys = upstream_keys(derive_upstream_secret(JWT_SECRET), "vbauth")
+    keys = upstream_keys(UPSTREAM_SECRET, "vbauth")
     identity = AgentIdentity(
         agent_id=uuid.UUID(credentials.agent_id),
         customer_id=uuid.UUID(credentials.customer_id),
