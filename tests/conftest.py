@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.mailbox import Mailbox, smtp_server
 from vbauth import migrate
 from vbauth.app import create_app
+from vbauth.limits.policy import TIERS
 from vbauth.mailer import Mailer, SmtpServer
 from vbauth.models import (
     AccessKey,
@@ -76,6 +77,9 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
         "argon2_memory_kib": 64,
         "argon2_time_cost": 1,
         "argon2_parallelism": 1,
+        # Tests send many requests from one address in a second: limits are off unless a
+        # test turns one on (tests/test_limits.py).
+        **{f"rate_limit_{tier}": "0" for tier in TIERS},
         **overrides,
     }
     return Settings.model_validate(values)

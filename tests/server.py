@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from tests.mailbox import free_port
+from vbauth.limits.policy import TIERS
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ def environment(data_dir: Path, **extra: str) -> dict[str, str]:
         VBAUTH_ARGON2_MEMORY_KIB="64",
         VBAUTH_ARGON2_TIME_COST="1",
         VBAUTH_COOKIE_SECURE="false",
+        **{f"VBAUTH_RATE_LIMIT_{tier.upper()}": "0" for tier in TIERS},  # unless a test says
         **extra,
     )
     return env

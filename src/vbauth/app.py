@@ -97,6 +97,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         cached=hot.cached,
         cached_paths=frozenset(CACHED_READS),
         own_segments=own_segments(),
+        limits=runtime.limits,
+        trusted_networks=runtime.trusted_networks,
     )
     origins = runtime.settings.cors_origins
     if origins:

@@ -32,6 +32,8 @@ from vbauth.gateway.identity_header import (
 )
 from vbauth.gateway.policies import RouteTable
 from vbauth.gateway.proxy import Upstreams
+from vbauth.limits.policy import Limits, limits_for, throttle_for
+from vbauth.limits.throttle import LoginThrottle
 from vbauth.mailer import Mailer, SmtpServer
 from vbauth.reads import HotReads, hot_reads
 from vbauth.security.passwords import Passwords
@@ -68,6 +70,8 @@ class Runtime:
     upstreams: Upstreams
     hub: Hub
     bus: Bus
+    limits: Limits
+    login_throttle: LoginThrottle
     # Response bodies of hot reads, by ("me", agent id) or ("customer", customer id), for the
     # identity cache's TTL; every write transaction clears them (see transaction()).
     records: TtlCache = field(default_factory=TtlCache)
@@ -117,6 +121,7 @@ class Runtime:
             local_apps=local_apps,
         )
         hub = Hub()
+        redis_budget = settings.rate_limit_redis_timeout_ms / 1000
         runtime = cls(
             settings,
             engine,
@@ -137,6 +142,8 @@ class Runtime:
             upstreams,
             hub,
             LocalBus(hub),
+            limits_for(settings.rates(), settings.redis_url, redis_budget),
+            throttle_for(settings.login_max_failures, settings.redis_url, redis_budget),
         )
         if settings.redis_url:
             runtime.bus = RedisBus(settings.redis_url, hub, runtime.remote_invalidation)
@@ -272,6 +279,8 @@ class Runtime:
             )
 
     async def close(self) -> None:
+        await self.limits.close()
+        await self.login_throttle.close()
         await self.bus.close()
         await self.upstreams.close()
         await self.flush_last_used()

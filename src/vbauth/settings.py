@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from vbauth.limits.rates import Rate, parse_rate
+
 # Words of the secrets people paste from examples. A service that signs with one of them signs
 # tokens anyone can forge, so it refuses to start instead.
 PLACEHOLDER_WORDS = ("change", "secret", "example", "placeholder", "password", "your")
@@ -76,6 +78,21 @@ class Settings(BaseSettings):
     # of them, and a request that carries more than one is refused: see docs/gateway.md).
     forward_auth: Literal["auto", "nginx", "traefik", "envoy"] = "auto"
 
+    # Rate limits, "rate/burst" per second ("0": off), VoIPBIN's tiers and defaults. Client
+    # tiers are keyed by the client's address, customer tiers by the caller's customer.
+    rate_limit_auth_public: str = "10/20"
+    rate_limit_auth_protected: str = "10/20"
+    rate_limit_v1: str = "200/400"
+    rate_limit_v1_customer: str = "17/33"
+    rate_limit_v1_customer_direct: str = "50/100"
+    rate_limit_v1_customer_delegate: str = "8/16"
+    # The time budget of one Redis call for limits; past it, this instance's own buckets judge.
+    rate_limit_redis_timeout_ms: float = Field(default=50.0, gt=0)
+    # Failed logins per username (12 hours) before its logins wait; 0 turns the throttle off.
+    login_max_failures: int = Field(default=20, ge=0)
+    # Mails of one kind (verification, reset, signup notice...) per address per hour.
+    mail_per_address_hourly: int = Field(default=3, ge=1)
+
     cors_origins: Annotated[list[str], NoDecode] = []
     trusted_proxies: Annotated[list[str], NoDecode] = []
 
@@ -114,6 +131,28 @@ class Settings(BaseSettings):
             if secret is not None:
                 check_secret_strength(secret.get_secret_value())
         return value
+
+    @field_validator(
+        "rate_limit_auth_public",
+        "rate_limit_auth_protected",
+        "rate_limit_v1",
+        "rate_limit_v1_customer",
+        "rate_limit_v1_customer_direct",
+        "rate_limit_v1_customer_delegate",
+        mode="after",
+    )
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        parse_rate(value)  # ValueError names the problem
+        return value
+
+    def rates(self) -> dict[str, Rate | None]:
+        """Each tier's rate by its name (``auth_public``...), None where it is off."""
+        return {
+            name.removeprefix("rate_limit_"): parse_rate(getattr(self, name))
+            for name in type(self).model_fields
+            if name.startswith("rate_limit_") and name != "rate_limit_redis_timeout_ms"
+        }
 
     @field_validator("trusted_proxies", mode="after")
     @classmethod

@@ -29,6 +29,7 @@ async def login(
         ttl=settings.token_ttl_login,
         client_ip=client_ip(request, runtime.trusted_networks),
         user_agent=request.headers.get("user-agent", ""),
+        throttle=runtime.login_throttle,
     )
     response.set_cookie(
         TOKEN_COOKIE,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Annotated
@@ -12,6 +11,7 @@ from fastapi import Depends, Path, Request
 from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vbauth.api.client import client_address
 from vbauth.authn import Credential, find_credential, refuse_frozen
 from vbauth.identity import AgentIdentity, CustomerIdentity, DirectIdentity, Identity
 from vbauth.runtime import Runtime
@@ -19,6 +19,7 @@ from vbauth.services.errors import AuthenticationRequired, PermissionDenied
 from vbauth.settings import Network
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+API_PATH = "/v1.0/"  # where the customer rate tiers apply
 
 
 # Dependencies are async even when they do not await: FastAPI runs a plain ``def`` dependency
@@ -69,7 +70,10 @@ async def identify_credential(runtime: Runtime, credential: Credential) -> Ident
 
 async def _customer_identity(request: Request) -> CustomerIdentity:
     """vbauth's own endpoints serve agents and accesskeys; a direct token is refused here."""
-    identity = await authenticate(request, request.app.state.runtime)
+    runtime: Runtime = request.app.state.runtime
+    identity = await authenticate(request, runtime)
+    if request.scope["path"].startswith(API_PATH):  # not /auth/logout: VoIPBIN's rule
+        await runtime.limits.check_customer(identity, request.scope["state"])
     if isinstance(identity, DirectIdentity):
         raise PermissionDenied(
             "Direct tokens cannot use this endpoint.", reason="DIRECT_ACCESS_NOT_SUPPORTED"
@@ -104,27 +108,9 @@ ResourceId = Annotated[uuid.UUID, Path(), AfterValidator(_not_nil)]
 
 
 def client_ip(request: Request, networks: list[Network]) -> str:
-    """The caller's address: the socket peer, or X-Forwarded-For only when a trusted proxy sent it.
-
-    The reference trusts CF-Connecting-IP from anyone; here a header counts only when the peer
-    is one of ``trusted_proxies``, and then the rightmost address not itself a trusted proxy wins.
-    """
+    """The caller's address (``api/client.py``): X-Forwarded-For only from a trusted proxy."""
     peer = request.client.host if request.client else ""
-    if not networks or not _in_networks(peer, networks):
-        return peer
-    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
-    for hop in reversed([h for h in hops if h]):
-        if not _in_networks(hop, networks):
-            return hop
-    return peer
-
-
-def _in_networks(address: str, networks: list[Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
+    return client_address(peer, request.headers.get("x-forwarded-for"), networks)
 
 
 def public_origin(public_url: str) -> str:

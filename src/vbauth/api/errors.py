@@ -44,6 +44,7 @@ SERVICE_ERROR_STATUS: dict[type[service_errors.ServiceError], tuple[int, str]] =
     service_errors.NotFound: (404, "NOT_FOUND"),
     service_errors.AlreadyExists: (409, "ALREADY_EXISTS"),
     service_errors.StateInvalid: (409, "FAILED_PRECONDITION"),
+    service_errors.TooManyRequests: (429, "RESOURCE_EXHAUSTED"),
 }
 
 # Types of pydantic error that mean "this is not the JSON we expect", as opposed to a value
@@ -131,8 +132,17 @@ def response_for(
         (value for cls, value in SERVICE_ERROR_STATUS.items() if isinstance(exc, cls)),
         (500, "INTERNAL"),
     )
+    headers = None
+    if isinstance(exc, service_errors.TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     return envelope(
-        connection, http_status, exc.reason, exc.message, status=status, details=exc.details
+        connection,
+        http_status,
+        exc.reason,
+        exc.message,
+        status=status,
+        details=exc.details,
+        headers=headers,
     )
 
 

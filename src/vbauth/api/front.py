@@ -18,10 +18,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vbauth.api.client import scope_client
 from vbauth.api.errors import ApiError, BodyTimeout, envelope, response_for
 from vbauth.api.middleware import accept_request_id, refuse, too_large
+from vbauth.limits.policy import Limits, client_tier
 from vbauth.logs import ACCESS_LOGGER, redact_query, redact_shapes
-from vbauth.services.errors import ServiceError
+from vbauth.services.errors import ServiceError, TooManyRequests
+from vbauth.settings import Network
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 log = logging.getLogger("vbauth.api")
@@ -140,8 +143,12 @@ class Dispatch:
         cached: CachedHandler,
         cached_paths: frozenset[str],
         own_segments: frozenset[str],
+        limits: Limits | None = None,
+        trusted_networks: list[Network] | None = None,
     ) -> None:
         self.api = api
+        self.limits = limits
+        self.trusted_networks = trusted_networks or []
         self.verify = verify
         self.gateway = gateway
         self.cached = cached
@@ -151,7 +158,9 @@ class Dispatch:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         if scope["type"] != "http":
-            await self.api(scope, receive, send)
+            await self.api(scope, receive, send)  # sockets check their limits (api/ws.py)
+        elif self.limits is not None and not await self._admitted(path, scope, receive, send):
+            return
         elif path == "/ping" and scope["method"] in ("GET", "HEAD"):
             await send(PONG)
             await send({"type": "http.response.body", "body": b"pong"})
@@ -165,6 +174,18 @@ class Dispatch:
             await _answer_errors(self.gateway, scope, receive, send)
         else:
             await self.api(scope, receive, send)
+
+    async def _admitted(self, path: str, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Count the request against its client tier before any work; False: 429 was sent."""
+        tier = client_tier(path)
+        if tier is None or self.limits is None:
+            return True
+        try:
+            await self.limits.check(tier, scope_client(scope, self.trusted_networks))
+        except TooManyRequests as error:
+            await response_for(Request(scope), error)(scope, receive, send)
+            return False
+        return True
 
     def _owned(self, path: str) -> bool:
         segment = path[len(API_PREFIX) :].partition("/")[0]

@@ -15,12 +15,13 @@ from starlette.types import Message, Receive, Scope, Send
 
 from vbauth.api.cached_reads import CACHED_READS
 from vbauth.api.deps import client_ip, identify
-from vbauth.api.errors import ApiError
+from vbauth.api.errors import ApiError, response_for
 from vbauth.api.front import UPSTREAM_ANSWER, VERIFY_PREFIX
 from vbauth.gateway.policies import UnsafePath, decoded_path
 from vbauth.gateway.proxy import forwarded_headers
 from vbauth.identity import Identity
 from vbauth.runtime import Runtime
+from vbauth.services.errors import TooManyRequests
 
 # Where each proxy convention puts the original request's method.
 METHOD_HEADERS = {"nginx": "x-original-method", "traefik": "x-forwarded-method"}
@@ -43,6 +44,7 @@ class HotRoutes:
             raise _unrouted(scope["path"])
         request = Request(scope, receive)
         identity = await identify(runtime, request.headers, request.cookies, request.query_params)
+        await runtime.limits.check_customer(identity, scope["state"])
         policy.authorize(identity)
         request_id = scope["state"]["request_id"]
         signed = runtime.identity_signer.headers(
@@ -76,6 +78,12 @@ class HotRoutes:
             identity = await _identify(self.runtime, headers, query)
         except Exception:  # a refusal, or a database that does not answer: the route decides
             return False
+        try:
+            # Counted here, once: if the route answers after all, it does not count again.
+            await self.runtime.limits.check_customer(identity, scope["state"])
+        except TooManyRequests as error:
+            await response_for(Request(scope), error)(scope, _no_body, send)
+            return True
         key = CACHED_READS[scope["path"]](identity)
         body = self.runtime.records.get(key) if key is not None else None
         if body is None:
@@ -101,6 +109,7 @@ class HotRoutes:
         if policy is None:
             raise ApiError(404, "ROUTE_NOT_FOUND", "The requested endpoint does not exist.")
         identity = await _identify(self.runtime, headers, query)
+        await self.runtime.limits.check_customer(identity, scope["state"])
         policy.authorize(identity)
         signed = self.runtime.identity_signer.raw_headers(
             identity,
@@ -147,6 +156,10 @@ async def _identify(runtime: Runtime, headers: Mapping[str, str], query: str) ->
         cookie_parser(cookie) if cookie else {},
         dict(parse_qsl(query, keep_blank_values=True)) if query else {},
     )
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 def _json_headers(body: bytes) -> list[tuple[bytes, bytes]]:

@@ -55,3 +55,21 @@ class AlreadyExists(ServiceError):
 class StateInvalid(ServiceError):
     reason = "STATE_INVALID"
     message = "The resource is not in a state that allows this operation."
+
+
+class TooManyRequests(ServiceError):
+    """429: a rate limit or the login throttle; ``retry_after`` whole seconds until it passes."""
+
+    reason = "RATE_LIMIT_EXCEEDED"
+    message = "Too many requests; slow down and retry later."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: int,
+        reason: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, details=details)
+        self.retry_after = retry_after

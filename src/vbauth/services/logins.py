@@ -15,6 +15,7 @@ from vbauth import clock
 from vbauth.authn import DEAD_CUSTOMER_STATUSES, LOGIN_TOKEN_TYPE
 from vbauth.db import mark_identity_changed
 from vbauth.identity import Identity
+from vbauth.limits.throttle import LoginThrottle
 from vbauth.models import Agent, Customer, LoginSession
 from vbauth.reads import HotReads
 from vbauth.security.passwords import MAX_PASSWORD_LENGTH, Passwords
@@ -43,6 +44,46 @@ async def login(
     ttl: int,
     client_ip: str = "",
     user_agent: str = "",
+    throttle: LoginThrottle | None = None,
+) -> LoginResult:
+    """A login, unless the username's failures throttle it (429 ``LOGIN_THROTTLED``).
+
+    The throttle is asked before any password work, so a throttled guess costs no hash; it
+    counts failures and forgets them at the first success (``limits/throttle.py``).
+    """
+    throttle = throttle or LoginThrottle(None)
+    name = normalize_username(username)
+    await throttle.check(name)
+    try:
+        result = await _checked_login(
+            reads,
+            begin,
+            passwords=passwords,
+            keys=keys,
+            username=name,
+            password=password,
+            ttl=ttl,
+            client_ip=client_ip,
+            user_agent=user_agent,
+        )
+    except InvalidCredentials:
+        await throttle.failed(name)
+        raise
+    await throttle.succeeded(name)
+    return result
+
+
+async def _checked_login(
+    reads: HotReads,
+    begin: Transactions,
+    *,
+    passwords: Passwords,
+    keys: KeyRing,
+    username: str,
+    password: str,
+    ttl: int,
+    client_ip: str,
+    user_agent: str,
 ) -> LoginResult:
     """Check the password (the same work whether or not the user exists) and open a session.
 
@@ -51,7 +92,7 @@ async def login(
     time. The session is then written only if the hash checked is still the agent's.
     """
     for _attempt in range(2):
-        agent = await reads.first(AGENT_BY_USERNAME, {"username": normalize_username(username)})
+        agent = await reads.first(AGENT_BY_USERNAME, {"username": username})
         stored_hash = agent["password_hash"] if agent is not None else None
         # Oversized passwords are refused only after the same work: length is no oracle either.
         result = await passwords.verify(stored_hash, password[: MAX_PASSWORD_LENGTH + 1])
