@@ -21,6 +21,7 @@ from bench.harness import Server, free_port
 
 from vbauth.gateway.identity_header import identity_headers, upstream_keys
 from vbauth.identity import AgentIdentity
+from vbauth.limits.policy import TIERS
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -37,6 +38,7 @@ JWT_SECRET = secrets.token_urlsafe(48)  # one per run, shared by every vbauth of
 # With EdDSA identity headers (the default without it) each forwarded request pays an Ed25519
 # signature more: docs/performance.md gives the measured difference.
 UPSTREAM_SECRET = secrets.token_urlsafe(48)
+UNREACHED_RATE = "1000000/1000000"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ def vbauth_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "VBAUTH_DATA_DIR": str(data_dir),
         "VBAUTH_JWT_SECRET": JWT_SECRET,
         "VBAUTH_UPSTREAM_SECRET": UPSTREAM_SECRET,
+        # Every rate tier on, at a rate the load never reaches: their cost is measured, and
+        # no figure is a count of 429s.
+        **{f"VBAUTH_RATE_LIMIT_{tier.upper()}": UNREACHED_RATE for tier in TIERS},
         "VBAUTH_COOKIE_SECURE": "false",
         **extra,
     }

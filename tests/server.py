@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from typer.testing import CliRunner
 
 from tests.mailbox import free_port
+from vbauth.cli import app
 from vbauth.limits.policy import TIERS
+from vbauth.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,15 @@ class Server:
 def environment(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VBAUTH_")}
     env.update(
-        VBAUTH_DATA_DIR=str(data_dir),
-        VBAUTH_ARGON2_MEMORY_KIB="64",
-        VBAUTH_ARGON2_TIME_COST="1",
-        VBAUTH_COOKIE_SECURE="false",
-        **{f"VBAUTH_RATE_LIMIT_{tier.upper()}": "0" for tier in TIERS},  # unless a test says
-        **extra,
+        {
+            "VBAUTH_DATA_DIR": str(data_dir),
+            "VBAUTH_ARGON2_MEMORY_KIB": "64",
+            "VBAUTH_ARGON2_TIME_COST": "1",
+            "VBAUTH_COOKIE_SECURE": "false",
+            # Tests send many requests from one address: no limits unless a test sets them.
+            **{f"VBAUTH_RATE_LIMIT_{tier.upper()}": "0" for tier in TIERS},
+            **extra,
+        }
     )
     return env
 
@@ -83,3 +89,19 @@ def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise AssertionError("the server did not come up in 30 s")
+
+
+def cli(server: Server, *args: str) -> tuple[int, str]:
+    """``vbauth ...`` against ``server`` in this process (a subprocess costs seconds of
+    imports): its exit code and output. Only from synchronous tests (it runs its own loop)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(server.env)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, list(args))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
+    return result.exit_code, result.output

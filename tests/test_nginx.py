@@ -37,7 +37,8 @@ def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Server]]:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     data_dir = tmp_path_factory.mktemp("nginx-stack")
-    with running_server(data_dir) as server:
+    limits = {"VBAUTH_TRUSTED_PROXIES": "127.0.0.1/32", "VBAUTH_RATE_LIMIT_V1_CUSTOMER": "1/8"}
+    with running_server(data_dir, **limits) as server:
         demo_port, nginx_port = free_port(), free_port()
         demo = subprocess.Popen(
             [sys.executable, "-m", "vbauth", "demo-upstream", "--port", str(demo_port)],
@@ -129,3 +130,18 @@ def test_nginx_refuses_what_vbauth_refuses(stack: tuple[str, Server]) -> None:
     assert agent["agent"]["permission"] == 16
     plain = _login(base, "plain@example.com")
     assert httpx.get(f"{base}/v1.0/calls?token={plain}").status_code == 403
+
+
+def test_a_rate_limit_reaches_the_client_as_a_429_through_nginx(stack: tuple[str, Server]) -> None:
+    base, server = stack
+    email = "nginx-busy@example.com"
+    server.cli("customer", "create", "--email", email, "--admin-password", PASSWORD)
+    token = _login(base, email)
+    answers = [httpx.get(f"{base}/v1.0/calls?token={token}") for _ in range(9)]
+    assert [a.status_code for a in answers[:8]] == [200] * 8
+    refused = answers[8]
+    assert refused.status_code == 429, refused.text
+    assert int(refused.headers["retry-after"]) >= 1
+    error = refused.json()["error"]
+    assert error["reason"] == "RATE_LIMIT_EXCEEDED"
+    assert error["request_id"] == refused.headers["x-request-id"]

@@ -7,7 +7,6 @@ rotated and retired with the ``vbauth signing-key`` command, as an operator woul
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -19,13 +18,10 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from typer.testing import CliRunner
 
 from tests.factories import PASSWORD
-from tests.server import Server, running_server
+from tests.server import Server, cli, running_server
 from tests.upstreams import echo_server
-from vbauth.cli import app
-from vbauth.settings import get_settings
 
 REFRESH = "0.5"  # seconds between reloads: a rotated key signs 1 s after it is made
 PICKUP_SECONDS = 10  # what the issue promises: every instance sees a change within this
@@ -93,21 +89,6 @@ def eventually(check: Callable[[], bool], seconds: float = PICKUP_SECONDS) -> No
     while not check():
         assert time.monotonic() < deadline, f"not within {seconds} s"
         time.sleep(0.1)
-
-
-def cli(server: Server, *args: str) -> tuple[int, str]:
-    """``vbauth ...`` against ``server``, in this process (a subprocess costs seconds)."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(server.env)
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(app, list(args))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        get_settings.cache_clear()
-    return result.exit_code, result.output
 
 
 def keys_json(server: Server, *args: str) -> Any:

@@ -186,7 +186,11 @@ class OutboxMessage(Base):
     tm_claim: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a deliverer took it
     tm_sent: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_outbox_status_tm_create", "status", "tm_create"),)
+    __table_args__ = (
+        Index("ix_outbox_status_tm_create", "status", "tm_create"),
+        # The hourly bound per address and kind (services/mail.may_send).
+        Index("ix_outbox_recipient_purpose_tm_create", "recipient", "purpose", "tm_create"),
+    )
 
 
 class Direct(Base):

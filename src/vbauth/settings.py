@@ -90,8 +90,6 @@ class Settings(BaseSettings):
     rate_limit_redis_timeout_ms: float = Field(default=50.0, gt=0)
     # Failed logins per username (12 hours) before its logins wait; 0 turns the throttle off.
     login_max_failures: int = Field(default=20, ge=0)
-    # Mails of one kind (verification, reset, signup notice...) per address per hour.
-    mail_per_address_hourly: int = Field(default=3, ge=1)
 
     cors_origins: Annotated[list[str], NoDecode] = []
     trusted_proxies: Annotated[list[str], NoDecode] = []

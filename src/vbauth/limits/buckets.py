@@ -41,6 +41,7 @@ return 0
 # While Redis does not answer, limits fall back to this instance's own buckets for this long
 # before Redis is tried again, so an outage costs one timeout a second, not one a request.
 REDIS_RETRY_SECONDS = 1.0
+EPSILON = 1e-9  # float sums of intervals drift by far less; Redis counts whole microseconds
 WARN_EVERY_SECONDS = 60.0
 
 
@@ -57,7 +58,7 @@ class MemoryBuckets:
         tat = self._tats.get(slot, now)
         if tat < now:
             tat = now
-        if tat - now > rate.tolerance:
+        if tat - now > rate.tolerance + EPSILON:
             return tat - now - rate.tolerance
         if slot not in self._tats and len(self._tats) >= MAX_KEYS:
             self._evict(now)

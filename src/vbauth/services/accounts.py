@@ -74,7 +74,7 @@ async def signup(
             )
     except (AlreadyExists, IntegrityError):
         del session.info.get("events", [])[recorded:]  # announced inside the undone savepoint
-        _mail_signup_attempt(session, email=email, public_url=public_url)
+        await _mail_signup_attempt(session, email=email, public_url=public_url)
         return None
     key, token = await accesskeys.insert(
         session,
@@ -265,6 +265,10 @@ async def expire_unverified(session: AsyncSession, *, older_than: timedelta) -> 
 async def _mail_password_link(
     session: AsyncSession, *, agent: Agent, public_url: str, subject: str
 ) -> None:
+    """A new link, which ends the agent's older ones: one live reset link per agent."""
+    if not await mail.may_send(session, purpose="password_reset", recipient=agent.username):
+        return  # the bound: the old link (if any) stays the one that works
+    await one_time.use_up(session, agent_id=agent.id, purpose=one_time.PASSWORD_RESET)
     token = await one_time.issue(
         session, purpose=one_time.PASSWORD_RESET, customer_id=agent.customer_id, agent_id=agent.id
     )
@@ -281,7 +285,9 @@ async def _mail_password_link(
     )
 
 
-def _mail_signup_attempt(session: AsyncSession, *, email: str, public_url: str) -> None:
+async def _mail_signup_attempt(session: AsyncSession, *, email: str, public_url: str) -> None:
+    if not await mail.may_send(session, purpose="signup_existing", recipient=email):
+        return
     mail.enqueue(
         session,
         purpose="signup_existing",

@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import logging
+from datetime import timedelta
+
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vbauth import clock
 from vbauth.models import OutboxMessage
+
+log = logging.getLogger("vbauth.mail")
+
+# Mails of one kind (verification, reset, signup notice) to one address in an hour, whoever
+# asks and from wherever: past it, the request answers as usual and nothing is sent, so the
+# bound neither floods an inbox nor tells anyone that it was reached.
+PER_ADDRESS_HOURLY = 3
+
+
+async def may_send(session: AsyncSession, *, purpose: str, recipient: str) -> bool:
+    """Whether another ``purpose`` mail to ``recipient`` stays within the hourly bound."""
+    since = clock.now() - timedelta(hours=1)
+    sent = await session.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(
+            OutboxMessage.recipient == recipient,
+            OutboxMessage.purpose == purpose,
+            OutboxMessage.tm_create > since,
+        )
+    )
+    if (sent or 0) >= PER_ADDRESS_HOURLY:
+        log.info("mail bound reached: a %s mail was not sent", purpose)  # no address: PII
+        return False
+    return True
 
 
 def enqueue(

@@ -22,6 +22,8 @@ async def mail_link(
     intro: str,
 ) -> None:
     """Send ``address`` a one-hour link; it verifies that address for the customer, no other."""
+    if not await mail.may_send(session, purpose="email_verify", recipient=address):
+        return
     token = await one_time.issue(
         session,
         purpose=one_time.EMAIL_VERIFY,
