@@ -257,3 +257,30 @@ class SigningKeyRecord(Base):
     tm_activate: Mapped[datetime] = mapped_column(UTCDateTime)
     # A retired key verifies nothing and is no longer published; the row stays as a record.
     tm_retire: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """A security event, append-only: written in the transaction of the change it records.
+
+    It never holds a credential, a password or a link: ids, names, addresses and reasons only.
+    ``customer_id`` is None for platform-wide entries (a failed login for nobody we know).
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(48))
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_kind: Mapped[str] = mapped_column(String(16))  # agent, accesskey, direct, delegate...
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_username: Mapped[str] = mapped_column(String(254), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(256), default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    __table_args__ = (
+        Index("ix_audit_events_customer_id_tm_create", "customer_id", "tm_create"),
+        Index("ix_audit_events_tm_create", "tm_create"),
+    )

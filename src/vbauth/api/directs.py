@@ -11,7 +11,7 @@ from vbauth.api.deps import CurrentIdentity, ResourceId, RuntimeDep, SessionDep
 from vbauth.api.pagination import PageDep
 from vbauth.clock import format_timestamp
 from vbauth.schemas import BootIn, BootOut, DirectCreate, DirectOut, PageOut
-from vbauth.services import directs
+from vbauth.services import audit, directs
 
 router = APIRouter(prefix="/v1.0/directs", tags=["directs"])
 boot_router = APIRouter(prefix="/auth", tags=["directs"])
@@ -63,18 +63,28 @@ async def regenerate_direct(
 
 
 @boot_router.post("/boot")
-async def boot(
-    body: BootIn, session: SessionDep, runtime: RuntimeDep, response: Response
-) -> BootOut:
+async def boot(body: BootIn, runtime: RuntimeDep, response: Response) -> BootOut:
     """Turn a direct hash into a 4-hour token scoped to its resource."""
     settings = runtime.settings
-    booted = await directs.boot(
-        session,
-        keys=runtime.keys,
-        ttl=settings.token_ttl_direct,
-        scopes=settings.direct_scopes,
-        direct_hash=body.direct_hash,
-    )
+    try:
+        # Its own (read) transaction, ended before a refusal is recorded in another: on
+        # SQLite a second writer would wait for the first for ever.
+        async with runtime.transaction(write=False) as session:
+            booted = await directs.boot(
+                session,
+                keys=runtime.keys,
+                ttl=settings.token_ttl_direct,
+                scopes=settings.direct_scopes,
+                direct_hash=body.direct_hash,
+            )
+    except directs.BootRefused as error:
+        await audit.record_alone(
+            runtime.transaction,
+            "boot_failed",
+            customer_id=error.customer_id,
+            details={"reason": error.message},
+        )
+        raise
     response.headers["Cache-Control"] = "no-store"
     direct = booted.direct
     return BootOut(

@@ -23,6 +23,7 @@ from vbauth.api.errors import ApiError, BodyTimeout, envelope, response_for
 from vbauth.api.middleware import accept_request_id, refuse, too_large
 from vbauth.limits.policy import Limits, client_tier
 from vbauth.logs import ACCESS_LOGGER, redact_query, redact_shapes
+from vbauth.services import audit
 from vbauth.services.errors import ServiceError, TooManyRequests
 from vbauth.settings import Network
 
@@ -157,6 +158,8 @@ class Dispatch:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
+        # For the audit log: who is asking, worked out only if an entry is written.
+        audit.current_scope.set((scope, self._client_address))
         if scope["type"] != "http":
             await self.api(scope, receive, send)  # sockets check their limits (api/ws.py)
         elif self.limits is not None and not await self._admitted(path, scope, receive, send):
@@ -186,6 +189,9 @@ class Dispatch:
             await response_for(Request(scope), error)(scope, receive, send)
             return False
         return True
+
+    def _client_address(self, scope: Scope) -> str:
+        return scope_client(scope, self.trusted_networks)
 
     def _owned(self, path: str) -> bool:
         segment = path[len(API_PREFIX) :].partition("/")[0]

@@ -15,7 +15,7 @@ from vbauth.identity import Identity
 from vbauth.models import AccessKey
 from vbauth.permissions import Permission
 from vbauth.security.keys import display_prefix, hash_accesskey, new_accesskey
-from vbauth.services import events
+from vbauth.services import audit, events
 from vbauth.services.agents import require_recent_login
 from vbauth.services.changes import apply_changes, revoke
 from vbauth.services.errors import InvalidArgument, NotFound, PermissionDenied
@@ -41,9 +41,11 @@ async def create(
     require_customer_admin(by)  # before the expire check, as in the reference
     require_verified_signup(by)
     require_recent_login(by)  # a key outlasts the token that made it: not from a stale one
-    return await insert(
+    key, token = await insert(
         session, customer_id=by.customer_id, name=name, detail=detail, expire=expire
     )
+    _audit(session, "accesskey_created", key, by)
+    return key, token
 
 
 async def insert(
@@ -95,6 +97,7 @@ async def update(
     """Change name or detail; fields left out stay as they were (VoIPBIN blanks them)."""
     key = await get(session, by=by, key_id=key_id)
     apply_changes(key, changes, EDITABLE_FIELDS)
+    _audit(session, "accesskey_updated", key, by)
     await session.flush()
     events.announce(session, "updated", key)
     return key
@@ -104,7 +107,14 @@ async def delete(session: AsyncSession, *, by: Identity, key_id: uuid.UUID) -> A
     """Soft-delete a key; it stops working on the next request, in this process at once."""
     key = await get(session, by=by, key_id=key_id)
     await revoke(session, key)
+    _audit(session, "accesskey_deleted", key, by)
     return key
+
+
+def _audit(session: AsyncSession, type: str, key: AccessKey, by: Identity) -> None:
+    """The key's id and shown prefix, never the key (its prefix is what lists show anyway)."""
+    details = {"accesskey_id": str(key.id), "name": key.name, "token_prefix": key.token_prefix}
+    audit.record(session, type, customer_id=key.customer_id, by=by, details=details)
 
 
 async def record_last_used(session: AsyncSession, uses: dict[uuid.UUID, datetime]) -> None:

@@ -20,6 +20,7 @@ from vbauth.security.passwords import Passwords
 from vbauth.services import (
     accesskeys,
     agents,
+    audit,
     changes,
     customers,
     events,
@@ -219,6 +220,13 @@ async def reset_password(
     agent.tm_update = clock.now()
     await agents.revoke_sessions(session, agent_id=agent.id)
     await one_time.use_up(session, agent_id=agent.id, purpose=one_time.PASSWORD_RESET)
+    audit.record(
+        session,
+        "password_reset",
+        customer_id=agent.customer_id,
+        by=audit.Actor("agent", agent.id, agent.username),
+        details={"agent_id": str(agent.id), "via": "reset link"},
+    )
     await session.flush()
     return agent
 

@@ -24,7 +24,7 @@ from vbauth.permissions import (
 )
 from vbauth.reads import HotReads, Row
 from vbauth.security.passwords import Passwords, password_problem
-from vbauth.services import events, one_time
+from vbauth.services import audit, events, one_time
 from vbauth.services.changes import apply_changes
 from vbauth.services.errors import (
     AlreadyExists,
@@ -101,7 +101,7 @@ async def create(
     _require_grantable(by, permission)
     if permission & (ADMIN_OR_MANAGER | PROJECT_BITS):
         require_recent_login(by)  # an admin or manager of one's own making outlasts the token
-    return await insert(
+    agent = await insert(
         session,
         passwords=passwords,
         customer_id=by.customer_id,
@@ -110,6 +110,14 @@ async def create(
         permission=permission,
         **fields,
     )
+    audit.record(
+        session,
+        "agent_created",
+        customer_id=agent.customer_id,
+        by=by,
+        details={"agent_id": str(agent.id), "username": agent.username, "permission": permission},
+    )
+    return agent
 
 
 async def get(session: AsyncSession, *, by: Identity, agent_id: uuid.UUID) -> Agent:
@@ -176,6 +184,13 @@ async def update_permission(
         await _keep_a_superadmin(session, agent)
     if is_admin_level(agent.permission) and not is_admin_level(permission):
         await _keep_an_admin(session, agent)
+    audit.record(
+        session,
+        "permission_changed",
+        customer_id=agent.customer_id,
+        by=by,
+        details={"agent_id": str(agent.id), "from": agent.permission, "to": permission},
+    )
     agent.permission, agent.tm_update = permission, clock.now()
     mark_identity_changed(session)
     await session.flush()
@@ -204,6 +219,13 @@ async def update_password(
     keep = by.session_id if agent.id == by.agent_id else None
     await revoke_sessions(session, agent_id=agent.id, except_session=keep)
     await one_time.use_up(session, agent_id=agent.id, purpose=one_time.PASSWORD_RESET)
+    audit.record(
+        session,
+        "password_changed",
+        customer_id=agent.customer_id,
+        by=by,
+        details={"agent_id": str(agent.id)},
+    )
     await session.flush()
     events.announce(session, "updated", agent)
     return agent
@@ -255,6 +277,13 @@ async def delete(session: AsyncSession, *, by: Identity, agent_id: uuid.UUID) ->
         await _keep_an_admin(session, agent)
     agent.tm_delete = agent.tm_update = clock.now()
     await revoke_sessions(session, agent_id=agent.id)
+    audit.record(
+        session,
+        "agent_deleted",
+        customer_id=agent.customer_id,
+        by=by,
+        details={"agent_id": str(agent.id), "username": agent.username},
+    )
     await session.flush()
     events.announce(session, "deleted", agent)
     return agent

@@ -17,7 +17,7 @@ from vbauth.models import Customer, Direct
 from vbauth.permissions import ADMIN_OR_MANAGER
 from vbauth.security.keys import DIRECT_PREFIX, new_direct_hash
 from vbauth.security.tokens import IssuedToken, KeyRing
-from vbauth.services import events
+from vbauth.services import audit, events
 from vbauth.services.changes import revoke
 from vbauth.services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from vbauth.services.pages import Page, paged
@@ -64,6 +64,7 @@ async def create(
         raise AlreadyExists(
             "This resource already has a direct hash.", reason="DIRECT_ALREADY_EXISTS"
         ) from error
+    _audit(session, "direct_created", direct, by)
     events.announce(session, "created", direct)
     return direct
 
@@ -101,6 +102,7 @@ async def regenerate(session: AsyncSession, *, by: Identity, direct_id: uuid.UUI
     direct.generation += 1
     direct.tm_update = clock.now()
     mark_identity_changed(session)
+    _audit(session, "direct_regenerated", direct, by)
     await session.flush()
     events.announce(session, "updated", direct)
     return direct
@@ -109,7 +111,26 @@ async def regenerate(session: AsyncSession, *, by: Identity, direct_id: uuid.UUI
 async def delete(session: AsyncSession, *, by: Identity, direct_id: uuid.UUID) -> Direct:
     direct = await get(session, by=by, direct_id=direct_id)
     await revoke(session, direct)
+    _audit(session, "direct_deleted", direct, by)
     return direct
+
+
+def _audit(session: AsyncSession, type: str, direct: Direct, by: Identity) -> None:
+    """The hash's id and resource, never the hash (it boots tokens)."""
+    details = {
+        "direct_id": str(direct.id),
+        "resource_type": direct.resource_type,
+        "resource_id": str(direct.resource_id),
+    }
+    audit.record(session, type, customer_id=direct.customer_id, by=by, details=details)
+
+
+class BootRefused(InvalidArgument):
+    """A hash that boots nothing; ``customer_id`` when the hash was found (for the audit)."""
+
+    def __init__(self, message: str, *, customer_id: uuid.UUID | None = None) -> None:
+        super().__init__(message)
+        self.customer_id = customer_id
 
 
 async def boot(
@@ -122,7 +143,7 @@ async def boot(
 ) -> Booted:
     """Turn a hash into a direct token, checking in the reference's order (§1.6)."""
     if not direct_hash.startswith(DIRECT_PREFIX) or len(direct_hash) > MAX_HASH_LENGTH:
-        raise InvalidArgument('The direct_hash must start with "direct.".')
+        raise BootRefused('The direct_hash must start with "direct.".')
     row = (
         await session.execute(
             select(Direct, Customer)
@@ -131,13 +152,17 @@ async def boot(
         )
     ).first()
     if row is None:
-        raise InvalidArgument("The direct hash does not resolve to any resource.")
+        raise BootRefused("The direct hash does not resolve to any resource.")
     direct, customer = row
     if customer.status != "active" or customer.tm_delete is not None:
-        raise InvalidArgument("The customer of this direct hash is not active.")
+        raise BootRefused(
+            "The customer of this direct hash is not active.", customer_id=customer.id
+        )
     allowed = scopes.get(direct.resource_type)
     if not allowed:
-        raise InvalidArgument(f"A {direct.resource_type} direct hash cannot boot a token.")
+        raise BootRefused(
+            f"A {direct.resource_type} direct hash cannot boot a token.", customer_id=customer.id
+        )
     token = keys.issue(
         typ=DIRECT_TOKEN_TYPE,
         subject=str(direct.id),

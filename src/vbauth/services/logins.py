@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -20,7 +21,8 @@ from vbauth.models import Agent, Customer, LoginSession
 from vbauth.reads import HotReads
 from vbauth.security.passwords import MAX_PASSWORD_LENGTH, Passwords
 from vbauth.security.tokens import IssuedToken, KeyRing
-from vbauth.services.errors import InvalidCredentials
+from vbauth.services import audit
+from vbauth.services.errors import InvalidCredentials, TooManyRequests
 from vbauth.services.validation import normalize_username
 
 Transactions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -53,7 +55,16 @@ async def login(
     """
     throttle = throttle or LoginThrottle(None)
     name = normalize_username(username)
-    await throttle.check(name)
+    try:
+        await throttle.check(name)
+    except TooManyRequests:
+        if audit.first_in_a_while(("login_throttled", name)):  # a refusal costs no write
+            customer_id = await _customer_of(reads, name)
+            details = {"username": name} if customer_id else {"username_digest": _digest(name)}
+            await audit.record_alone(
+                begin, "login_throttled", customer_id=customer_id, details=details
+            )
+        raise
     try:
         result = await _checked_login(
             reads,
@@ -66,11 +77,33 @@ async def login(
             client_ip=client_ip,
             user_agent=user_agent,
         )
-    except InvalidCredentials:
+    except InvalidCredentials as error:
         await throttle.failed(name)
+        # A known username's failure is its customer's to see; an unknown one is kept
+        # platform-wide, and only as a digest: people type passwords into username fields.
+        customer_id = getattr(error, "customer_id", None)
+        details = {"username": name} if customer_id else {"username_digest": _digest(name)}
+        await audit.record_alone(begin, "login_failed", customer_id=customer_id, details=details)
         raise
     await throttle.succeeded(name)
     return result
+
+
+async def _customer_of(reads: HotReads, username: str) -> uuid.UUID | None:
+    agent = await reads.first(AGENT_BY_USERNAME, {"username": username})
+    return agent["customer_id"] if agent is not None else None
+
+
+def _digest(username: str) -> str:
+    return hashlib.sha256(username.encode()).hexdigest()[:16]
+
+
+class LoginFailed(InvalidCredentials):
+    """A failed login, knowing whose customer the username belongs to (for the audit log)."""
+
+    def __init__(self, customer_id: uuid.UUID | None = None) -> None:
+        super().__init__()
+        self.customer_id = customer_id
 
 
 async def _checked_login(
@@ -97,7 +130,7 @@ async def _checked_login(
         # Oversized passwords are refused only after the same work: length is no oracle either.
         result = await passwords.verify(stored_hash, password[: MAX_PASSWORD_LENGTH + 1])
         if agent is None or not result.ok or len(password) > MAX_PASSWORD_LENGTH:
-            raise InvalidCredentials()
+            raise LoginFailed(agent["customer_id"] if agent is not None else None)
         async with begin() as session:
             opened = await _open_session(
                 session,
@@ -113,7 +146,7 @@ async def _checked_login(
             return opened
         # The stored hash changed while we checked: a new password (the next check fails), or
         # a concurrent login upgraded it to new parameters (the next check passes).
-    raise InvalidCredentials()
+    raise LoginFailed()
 
 
 async def _open_session(
@@ -155,6 +188,13 @@ async def _open_session(
     )
     session.add(login_session)
     await session.flush()
+    audit.record(
+        session,
+        "login_succeeded",
+        customer_id=agent.customer_id,
+        by=audit.Actor("agent", agent.id, agent.username),
+        details={"session_id": str(login_session.id)},
+    )
     token = keys.issue(
         typ=LOGIN_TOKEN_TYPE,
         subject=str(agent.id),
@@ -165,7 +205,7 @@ async def _open_session(
     return LoginResult(agent=agent, session=login_session, token=token)
 
 
-AGENT_BY_USERNAME = select(Agent.id, Agent.password_hash).where(
+AGENT_BY_USERNAME = select(Agent.id, Agent.customer_id, Agent.password_hash).where(
     Agent.username == bindparam("username"), Agent.tm_delete.is_(None)
 )
 
@@ -176,4 +216,11 @@ async def logout(session: AsyncSession, *, by: Identity) -> None:
     if login_session is not None and login_session.tm_revoke is None:
         login_session.tm_revoke = clock.now()
         mark_identity_changed(session)
+        audit.record(
+            session,
+            "logout",
+            customer_id=by.customer_id,
+            by=by,
+            details={"session_id": str(login_session.id)},
+        )
         await session.flush()
