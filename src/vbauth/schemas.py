@@ -63,6 +63,12 @@ class LoginIn(Input):
     password: LoginText
 
 
+class UnregisterIn(Input):
+    password: LoginText | None = None
+    confirmation_phrase: Annotated[str, Field(max_length=64)] | None = None
+    immediate: bool = False
+
+
 class LoginOut(BaseModel):
     username: str
     token: str

@@ -16,7 +16,7 @@ from vbauth.schemas import (
     CustomerUpdate,
     PageOut,
 )
-from vbauth.services import customers
+from vbauth.services import customers, lifecycle
 
 router = APIRouter(prefix="/v1.0/customers", tags=["customers"])
 
@@ -78,4 +78,23 @@ async def delete_customer(
 ) -> CustomerAdminOut:
     """Soft-delete a customer; its agents and their credentials stop working at once."""
     customer = await customers.delete(session, by=me, customer_id=customer_id)
+    return CustomerAdminOut.model_validate(customer)
+
+
+@router.post("/{customer_id}/freeze")
+async def freeze_customer(
+    customer_id: ResourceId, me: CurrentIdentity, session: SessionDep
+) -> CustomerAdminOut:
+    """Freeze a customer: its credentials get 403 ``ACCOUNT_FROZEN`` until it is recovered,
+    and its data is erased after 30 days."""
+    customer = await lifecycle.freeze_customer(session, by=me, customer_id=customer_id)
+    return CustomerAdminOut.model_validate(customer)
+
+
+@router.post("/{customer_id}/recover")
+async def recover_customer(
+    customer_id: ResourceId, me: CurrentIdentity, session: SessionDep
+) -> CustomerAdminOut:
+    """Recover a frozen customer (400 ``NOT_FROZEN`` otherwise)."""
+    customer = await lifecycle.recover_customer(session, by=me, customer_id=customer_id)
     return CustomerAdminOut.model_validate(customer)

@@ -42,9 +42,13 @@ async def _session(request: Request, runtime: RuntimeDep) -> AsyncIterator[Async
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
-async def authenticate(request: Request, runtime: Runtime) -> Identity:
+async def authenticate(
+    request: Request, runtime: Runtime, *, allow_frozen: bool = False
+) -> Identity:
     """The caller's identity from the request's credential (any kind), or a 401/403 error."""
-    identity = await identify(runtime, request.headers, request.cookies, request.query_params)
+    identity = await identify(
+        runtime, request.headers, request.cookies, request.query_params, allow_frozen=allow_frozen
+    )
     request.state.identity = identity
     return identity
 
@@ -54,17 +58,23 @@ async def identify(
     headers: Mapping[str, str],
     cookies: Mapping[str, str],
     query: Mapping[str, str],
+    *,
+    allow_frozen: bool = False,
 ) -> Identity:
     """The one decision every entry point shares: credential, identity, frozen check."""
     credential = find_credential(headers, cookies, query)
     if credential is None:
         raise AuthenticationRequired()
-    return await identify_credential(runtime, credential)
+    return await identify_credential(runtime, credential, allow_frozen=allow_frozen)
 
 
-async def identify_credential(runtime: Runtime, credential: Credential) -> Identity:
+async def identify_credential(
+    runtime: Runtime, credential: Credential, *, allow_frozen: bool = False
+) -> Identity:
+    """``allow_frozen``: only for unregistering and its undoing (reference §5.5)."""
     identity = await runtime.authenticator.authenticate(credential)
-    refuse_frozen(identity)
+    if not allow_frozen:
+        refuse_frozen(identity)
     return identity
 
 
@@ -82,6 +92,19 @@ async def _customer_identity(request: Request) -> CustomerIdentity:
 
 
 CurrentIdentity = Annotated[CustomerIdentity, Depends(_customer_identity)]
+
+
+async def _unregistering_identity(request: Request) -> CustomerIdentity:
+    """A customer's own credential, frozen or not: recovery must stay within reach."""
+    identity = await authenticate(request, request.app.state.runtime, allow_frozen=True)
+    if isinstance(identity, DirectIdentity):
+        raise PermissionDenied(
+            "Direct tokens cannot use this endpoint.", reason="DIRECT_ACCESS_NOT_SUPPORTED"
+        )
+    return identity
+
+
+UnregisteringIdentity = Annotated[CustomerIdentity, Depends(_unregistering_identity)]
 
 
 async def _agent(request: Request) -> AgentIdentity:

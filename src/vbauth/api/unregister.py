@@ -1,0 +1,38 @@
+"""``POST``/``DELETE /auth/unregister``: a customer closes its own account, or takes it back."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from vbauth.api.deps import RuntimeDep, SameSiteOnly, SessionDep, UnregisteringIdentity
+from vbauth.schemas import CustomerOut, UnregisterIn
+from vbauth.services import lifecycle
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/unregister", dependencies=[SameSiteOnly])
+async def unregister(
+    body: UnregisterIn, me: UnregisteringIdentity, session: SessionDep, runtime: RuntimeDep
+) -> CustomerOut:
+    """Freeze the caller's customer: 30 days to recover it, then its data is erased.
+
+    Send exactly one of ``password`` (the calling admin's) and ``confirmation_phrase``
+    (``"DELETE"``; accesskeys have no password). ``immediate: true`` erases it now.
+    """
+    customer = await lifecycle.unregister(
+        session,
+        by=me,
+        passwords=runtime.passwords,
+        password=body.password,
+        confirmation_phrase=body.confirmation_phrase,
+        immediate=body.immediate,
+    )
+    return CustomerOut.model_validate(customer)
+
+
+@router.delete("/unregister", dependencies=[SameSiteOnly])
+async def recover(me: UnregisteringIdentity, session: SessionDep) -> CustomerOut:
+    """Take back a frozen customer within its 30 days (400 if it is not frozen)."""
+    customer = await lifecycle.undo_unregister(session, by=me)
+    return CustomerOut.model_validate(customer)

@@ -1,0 +1,220 @@
+"""A customer's end: unregister (freeze, with 30 days to change one's mind), recover, erase.
+
+Statuses (reference §5.5): ``active`` → ``frozen`` (unregistered, or frozen by a superadmin;
+every credential then gets 403 ``ACCOUNT_FROZEN`` but for recovery) → ``deleted`` (personal
+data erased, every credential ended). ``immediate`` unregistering, and the purge of frozen
+customers whose grace has run out, go straight to ``deleted``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vbauth import clock
+from vbauth.authn import FROZEN_GRACE_DAYS
+from vbauth.db import mark_identity_changed
+from vbauth.identity import AccesskeyIdentity, AgentIdentity, Identity
+from vbauth.models import (
+    AccessKey,
+    Agent,
+    Binding,
+    Customer,
+    Direct,
+    LoginSession,
+    OneTimeToken,
+    OutboxMessage,
+)
+from vbauth.permissions import Permission
+from vbauth.security.passwords import Passwords
+from vbauth.services import audit, customers, events
+from vbauth.services.errors import InvalidArgument, PermissionDenied, StateInvalid
+
+GRACE = timedelta(days=FROZEN_GRACE_DAYS)  # what a frozen caller's 403 says it has
+CONFIRMATION_PHRASE = "DELETE"
+ERASED_DOMAIN = "removed.voipbin.net"
+
+
+async def unregister(
+    session: AsyncSession,
+    *,
+    by: Identity,
+    passwords: Passwords,
+    password: str | None,
+    confirmation_phrase: str | None,
+    immediate: bool,
+) -> Customer:
+    """The caller's own customer, frozen (or, ``immediate``, erased) on its admin's word."""
+    if bool(password) == bool(confirmation_phrase):
+        raise InvalidArgument(
+            "Send exactly one of password and confirmation_phrase.", reason="INVALID_CONFIRMATION"
+        )
+    _require_own_admin(by)
+    if confirmation_phrase is not None and confirmation_phrase != CONFIRMATION_PHRASE:
+        raise InvalidArgument(
+            f'The confirmation_phrase must be "{CONFIRMATION_PHRASE}".',
+            reason="INVALID_CONFIRMATION",
+        )
+    if password:
+        await _check_own_password(session, by, passwords, password)
+    customer = await _own_customer(session, by)
+    await freeze(session, customer=customer, by=by)
+    if immediate:
+        await erase(session, customer=customer, by=by, why="unregistered at once")
+    return customer
+
+
+async def undo_unregister(session: AsyncSession, *, by: Identity) -> Customer:
+    """Recover the caller's own frozen customer (``DELETE /auth/unregister``)."""
+    _require_own_admin(by)
+    customer = await _own_customer(session, by)
+    await recover(session, customer=customer, by=by)
+    return customer
+
+
+async def freeze_customer(
+    session: AsyncSession, *, by: Identity, customer_id: uuid.UUID
+) -> Customer:
+    """A superadmin freezes a customer (``POST /v1.0/customers/{id}/freeze``)."""
+    customer = await customers.get(session, by=by, customer_id=customer_id)
+    await freeze(session, customer=customer, by=by)
+    return customer
+
+
+async def recover_customer(
+    session: AsyncSession, *, by: Identity, customer_id: uuid.UUID
+) -> Customer:
+    customer = await customers.get(session, by=by, customer_id=customer_id)
+    await recover(session, customer=customer, by=by)
+    return customer
+
+
+async def freeze(session: AsyncSession, *, customer: Customer, by: Identity | None) -> None:
+    """``active`` → ``frozen``, deletion scheduled now; a frozen customer stays as it is."""
+    if customer.status == "frozen":
+        return
+    if customer.is_platform:
+        raise StateInvalid("The platform's own customer cannot be frozen.", reason="PLATFORM")
+    if customer.status != "active":
+        raise InvalidArgument(
+            f"Only an active customer can be frozen; this one is {customer.status}.",
+            reason="CUSTOMER_NOT_ACTIVE",
+        )
+    moment = clock.now()
+    customer.status, customer.tm_deletion_scheduled, customer.tm_update = "frozen", moment, moment
+    mark_identity_changed(session)
+    audit.record(
+        session,
+        "customer_frozen",
+        customer_id=customer.id,
+        by=by,
+        details={"deletion_effective_at": clock.format_timestamp(moment + GRACE)},
+    )
+    await session.flush()
+    events.announce(session, "updated", customer)
+
+
+async def recover(session: AsyncSession, *, customer: Customer, by: Identity | None) -> None:
+    if customer.status != "frozen":
+        raise InvalidArgument("Only a frozen customer can be recovered.", reason="NOT_FROZEN")
+    customer.status, customer.tm_deletion_scheduled = "active", None
+    customer.tm_update = clock.now()
+    mark_identity_changed(session)
+    audit.record(session, "customer_recovered", customer_id=customer.id, by=by)
+    await session.flush()
+    events.announce(session, "updated", customer)
+
+
+async def erase(
+    session: AsyncSession, *, customer: Customer, by: Identity | None, why: str
+) -> None:
+    """Erase the customer's personal data and end every credential it has, for good.
+
+    What stays is what others need to make sense of their own records: the ids, and the audit
+    log (pruned by its own retention).
+    """
+    moment = clock.now()
+    short = customer.id.hex[:8]
+    agents = list(
+        (await session.scalars(select(Agent).where(Agent.customer_id == customer.id))).all()
+    )
+    addresses = {customer.email, customer.pending_email, *(a.username for a in agents)} - {""}
+    for agent in agents:
+        agent.username = f"deleted_{agent.id.hex}@{ERASED_DOMAIN}"
+        agent.name = agent.detail = agent.password_hash = ""
+        agent.addresses = []
+        agent.tm_delete = agent.tm_delete or moment
+        agent.tm_update = moment
+    customer.name, customer.email = f"deleted_user_{short}", f"deleted_{short}@{ERASED_DOMAIN}"
+    customer.detail = customer.pending_email = customer.phone_number = customer.address = ""
+    customer.webhook_method = customer.webhook_uri = customer.webhook_secret = ""
+    customer.terms_agreed_ip = ""
+    customer.flags = {}
+    customer.status, customer.tm_delete, customer.tm_update = "deleted", moment, moment
+    for model in (AccessKey, Direct):
+        await session.execute(
+            sql_update(model)
+            .where(model.customer_id == customer.id, model.tm_delete.is_(None))
+            .values(tm_delete=moment)
+        )
+    await session.execute(
+        sql_update(LoginSession)
+        .where(LoginSession.customer_id == customer.id, LoginSession.tm_revoke.is_(None))
+        .values(tm_revoke=moment)
+    )
+    await session.execute(delete(OneTimeToken).where(OneTimeToken.customer_id == customer.id))
+    await session.execute(delete(Binding).where(Binding.customer_id == customer.id))
+    if addresses:
+        await session.execute(delete(OutboxMessage).where(OutboxMessage.recipient.in_(addresses)))
+    mark_identity_changed(session)
+    audit.record(session, "customer_deleted", customer_id=customer.id, by=by, details={"why": why})
+    await session.flush()
+    events.announce(session, "deleted", customer)
+
+
+async def purge_frozen(session: AsyncSession) -> list[uuid.UUID]:
+    """Erase the customers frozen longer than the grace period; returns their ids."""
+    due = clock.now() - GRACE
+    found = await session.scalars(
+        select(Customer).where(
+            Customer.status == "frozen",
+            or_(Customer.tm_deletion_scheduled.is_(None), Customer.tm_deletion_scheduled <= due),
+        )
+    )
+    purged = []
+    for customer in list(found.all()):
+        await erase(session, customer=customer, by=None, why="30 days frozen")
+        purged.append(customer.id)
+    return purged
+
+
+def _require_own_admin(by: Identity) -> None:
+    """Unregistering is for the customer's admins and its accesskeys (reference §1.7)."""
+    allowed = isinstance(by, AccesskeyIdentity) or (
+        isinstance(by, AgentIdentity)
+        and by.permission & (Permission.CUSTOMER_ADMIN | Permission.PROJECT_SUPER_ADMIN) != 0
+    )
+    if not allowed or getattr(by, "delegated_by", None) is not None:
+        raise PermissionDenied("Only the customer's admins can do this.")
+
+
+async def _own_customer(session: AsyncSession, by: Identity) -> Customer:
+    customer = await session.get(Customer, by.customer_id, with_for_update=True)
+    if customer is None or customer.tm_delete is not None:
+        raise PermissionDenied("This customer no longer exists.")
+    return customer
+
+
+async def _check_own_password(
+    session: AsyncSession, by: Identity, passwords: Passwords, password: str
+) -> None:
+    """An accesskey has no password: it must use the phrase (reference §1.7)."""
+    stored = None
+    if isinstance(by, AgentIdentity):
+        stored = await session.scalar(select(Agent.password_hash).where(Agent.id == by.agent_id))
+    if not (await passwords.verify(stored, password)).ok:
+        raise InvalidArgument("The password is not right.", reason="INVALID_CONFIRMATION")
