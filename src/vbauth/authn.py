@@ -16,8 +16,15 @@ from typing import Any, Literal
 from sqlalchemy import bindparam, select
 
 from vbauth import clock
-from vbauth.identity import AccesskeyIdentity, AgentIdentity, DirectIdentity, Identity
-from vbauth.models import AccessKey, Agent, Customer, Direct, LoginSession
+from vbauth.identity import (
+    AccesskeyIdentity,
+    AgentIdentity,
+    DelegateIdentity,
+    DirectIdentity,
+    Identity,
+)
+from vbauth.models import AccessKey, Agent, Customer, Delegation, Direct, LoginSession
+from vbauth.permissions import SUPER_ADMIN_BIT
 from vbauth.reads import AnySelect, HotReads, Row
 from vbauth.security.keys import PREFIX as KEY_PREFIX
 from vbauth.security.keys import hash_accesskey, looks_valid
@@ -26,6 +33,7 @@ from vbauth.services.errors import InvalidCredentials, PermissionDenied
 
 LOGIN_TOKEN_TYPE = "login"
 DIRECT_TOKEN_TYPE = "direct"
+DELEGATE_TOKEN_TYPE = "delegate"
 DEAD_CUSTOMER_STATUSES = frozenset({"deleted", "expired"})
 FROZEN_GRACE_DAYS = 30
 PARSED_IDS = (
@@ -142,6 +150,8 @@ class Authenticator:
             return await self._login_identity(claims)
         if claims["typ"] == DIRECT_TOKEN_TYPE:
             return await self._direct_identity(claims)
+        if claims["typ"] == DELEGATE_TOKEN_TYPE:
+            return await self._delegate_identity(claims)
         raise InvalidCredentials()
 
     def take_last_used(self) -> dict[uuid.UUID, datetime]:
@@ -192,6 +202,43 @@ class Authenticator:
         if not isinstance(identity, DirectIdentity):
             raise InvalidCredentials()
         return identity
+
+    async def _delegate_identity(self, claims: dict[str, Any]) -> DelegateIdentity:
+        """Good while its delegation lives and its superadmin still holds the bit."""
+        try:
+            delegation_id, agent_id = uuid.UUID(str(claims["did"])), uuid.UUID(claims["sub"])
+        except (KeyError, ValueError) as error:
+            raise InvalidCredentials() from error
+        key = ("delegate", delegation_id)
+        identity = await self._cached_or_loaded(
+            key, lambda: self._load_delegate(delegation_id, agent_id)
+        )
+        if not isinstance(identity, DelegateIdentity):
+            raise InvalidCredentials()
+        return identity
+
+    async def _load_delegate(
+        self, delegation_id: uuid.UUID, agent_id: uuid.UUID
+    ) -> DelegateIdentity:
+        row = await self._first_row(
+            DELEGATE_IDENTITY_QUERY, {"delegation_id": delegation_id, "agent_id": agent_id}
+        )
+        if (
+            row["tm_revoke"] is not None
+            or row["agent_tm_delete"] is not None
+            or not row["permission"] & SUPER_ADMIN_BIT
+        ):
+            raise InvalidCredentials()
+        return DelegateIdentity(
+            delegation_id=row["delegation_id"],
+            customer_id=row["customer_id"],
+            delegated_by=row["agent_id"],
+            username=row["username"],
+            reason=row["reason"],
+            customer_status=row["customer_status"],
+            deletion_scheduled=row["customer_tm_deletion_scheduled"],
+            valid_until=self._valid_until(row, row["tm_expire"]),
+        )
 
     async def _accesskey_identity(self, token: str) -> AccesskeyIdentity:
         if not looks_valid(token):
@@ -349,6 +396,27 @@ DIRECT_IDENTITY_QUERY = (
         Direct.id == bindparam("direct_id"),
         Direct.generation == bindparam("generation"),
         Direct.tm_delete.is_(None),
+    )
+)
+
+
+DELEGATE_IDENTITY_QUERY = (
+    select(
+        Delegation.id.label("delegation_id"),
+        Delegation.reason,
+        Delegation.tm_expire,
+        Delegation.tm_revoke,
+        Agent.id.label("agent_id"),
+        Agent.permission,
+        Agent.username,
+        Agent.tm_delete.label("agent_tm_delete"),
+        *CUSTOMER_COLUMNS,
+    )
+    .join(Agent, Agent.id == Delegation.agent_id)
+    .join(Customer, Customer.id == Delegation.customer_id)
+    .where(
+        Delegation.id == bindparam("delegation_id"),
+        Delegation.agent_id == bindparam("agent_id"),
     )
 )
 

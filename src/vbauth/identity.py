@@ -113,6 +113,38 @@ class DirectIdentity:
         return resource_type in self.allowed_resource_types
 
 
-Identity = AgentIdentity | AccesskeyIdentity | DirectIdentity
+@dataclass(frozen=True, slots=True)
+class DelegateIdentity:
+    """A superadmin acting as an admin of one customer, for a stated reason (8 hours at most).
+
+    It may do what the customer's admin may, except what would outlast it: no accesskeys, no
+    agents or passwords, no further delegation, no unregistering (see the services). Every write
+    it makes is audited with ``delegated_by`` and ``reason``.
+    """
+
+    delegation_id: uuid.UUID
+    customer_id: uuid.UUID
+    delegated_by: uuid.UUID  # the superadmin agent
+    username: str  # the superadmin's
+    reason: str
+    customer_status: str
+    deletion_scheduled: datetime | None = None
+    valid_until: datetime | None = None
+
+    kind = "delegate"
+    agent_id = None
+    session_id = None
+    is_superadmin = False  # inside the customer it is an admin, nothing more
+    unverified_signup = False
+    grantable = CUSTOMER_BITS
+
+    def has_permission(self, required: int) -> bool:
+        return required & CUSTOMER_ADMIN_BIT != 0
+
+    def can_access(self, customer_id: uuid.UUID, required: int) -> bool:
+        return customer_id == self.customer_id and self.has_permission(required)
+
+
+Identity = AgentIdentity | AccesskeyIdentity | DirectIdentity | DelegateIdentity
 # What vbauth's own endpoints accept: a direct token is refused before they run.
-CustomerIdentity = AgentIdentity | AccesskeyIdentity
+CustomerIdentity = AgentIdentity | AccesskeyIdentity | DelegateIdentity

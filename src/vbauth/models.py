@@ -284,3 +284,21 @@ class AuditEvent(Base):
         Index("ix_audit_events_customer_id_tm_create", "customer_id", "tm_create"),
         Index("ix_audit_events_tm_create", "tm_create"),
     )
+
+
+class Delegation(Base):
+    """A superadmin acting as an admin of one customer, for a stated reason (``/auth/delegate``).
+
+    Its token names this row (``did``), so the delegation can be checked on every request: it
+    ends when it expires, when it is revoked, or when its superadmin loses the bit.
+    """
+
+    __tablename__ = "delegations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    agent_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("agents.id"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("customers.id"))
+    reason: Mapped[str] = mapped_column(String(200))
+    tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    tm_expire: Mapped[datetime] = mapped_column(UTCDateTime)
+    tm_revoke: Mapped[datetime | None] = mapped_column(UTCDateTime)

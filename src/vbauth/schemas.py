@@ -63,6 +63,17 @@ class LoginIn(Input):
     password: LoginText
 
 
+class DelegateIn(Input):
+    customer_id: Annotated[str, Field(min_length=1, max_length=64)]
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class DelegateOut(BaseModel):
+    token: str
+    customer_id: uuid.UUID
+    expire: str
+
+
 class UnregisterIn(Input):
     password: LoginText | None = None
     confirmation_phrase: Annotated[str, Field(max_length=64)] | None = None

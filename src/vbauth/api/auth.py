@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from vbauth.api.deps import CurrentAgent, RuntimeDep, SameSiteOnly, SessionDep, client_ip
-from vbauth.schemas import LoginIn, LoginOut
-from vbauth.services import logins
+from vbauth.api.deps import (
+    CurrentAgent,
+    CurrentIdentity,
+    RuntimeDep,
+    SameSiteOnly,
+    SessionDep,
+    client_ip,
+)
+from vbauth.clock import format_timestamp
+from vbauth.schemas import DelegateIn, DelegateOut, LoginIn, LoginOut
+from vbauth.services import audit, delegation, logins
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -58,3 +66,36 @@ async def logout(
         samesite="strict",
     )
     return {}
+
+
+@router.post("/delegate")
+async def delegate(body: DelegateIn, me: CurrentIdentity, runtime: RuntimeDep) -> DelegateOut:
+    """A superadmin's token to act as an admin of one customer for 8 hours, with a reason.
+
+    The customer's admins see it in their audit log, and every write made with it.
+    """
+    try:
+        async with runtime.transaction() as session:
+            delegated = await delegation.delegate(
+                session,
+                by=me,
+                keys=runtime.keys,
+                ttl=runtime.settings.token_ttl_delegate,
+                customer_id=body.customer_id,
+                reason=body.reason,
+            )
+    except delegation.Denied as denied:
+        # After the request's transaction ended: on SQLite a second writer would wait for it.
+        await audit.record_alone(
+            runtime.transaction,
+            "delegate_token_denied",
+            customer_id=denied.customer_id,
+            by=me,
+            details={"denial_reason": denied.denial_reason},
+        )
+        raise denied.error from None
+    return DelegateOut(
+        token=delegated.token.token,
+        customer_id=delegated.delegation.customer_id,
+        expire=format_timestamp(delegated.token.expires_at),
+    )

@@ -13,8 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth.api.client import client_address
 from vbauth.authn import Credential, find_credential, refuse_frozen
-from vbauth.identity import AgentIdentity, CustomerIdentity, DirectIdentity, Identity
+from vbauth.identity import (
+    AgentIdentity,
+    CustomerIdentity,
+    DelegateIdentity,
+    DirectIdentity,
+    Identity,
+)
 from vbauth.runtime import Runtime
+from vbauth.services import audit
 from vbauth.services.errors import AuthenticationRequired, PermissionDenied
 from vbauth.settings import Network
 
@@ -33,8 +40,19 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def _session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    async with runtime.transaction(write=request.method not in READ_METHODS) as session:
+    write = request.method not in READ_METHODS
+    async with runtime.transaction(write=write) as session:
         yield session
+        # Reached only when the route succeeded: a delegate's write is recorded with it.
+        identity = getattr(request.state, "identity", None)
+        if write and isinstance(identity, DelegateIdentity):
+            audit.record(
+                session,
+                "delegate_request",
+                customer_id=identity.customer_id,
+                by=identity,
+                details={"method": request.method, "path": request.url.path},
+            )
 
 
 # scope="function": the commit happens before the response is sent, so a client never sees

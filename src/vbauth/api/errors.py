@@ -28,6 +28,7 @@ CANONICAL_STATUS = {
     408: "DEADLINE_EXCEEDED",
     409: "ALREADY_EXISTS",
     413: "INVALID_ARGUMENT",
+    422: "INVALID_ARGUMENT",
     431: "INVALID_ARGUMENT",
     429: "RESOURCE_EXHAUSTED",
     502: "UNAVAILABLE",
@@ -38,6 +39,7 @@ CANONICAL_STATUS = {
 
 SERVICE_ERROR_STATUS: dict[type[service_errors.ServiceError], tuple[int, str]] = {
     service_errors.InvalidArgument: (400, "INVALID_ARGUMENT"),
+    service_errors.Unprocessable: (422, "INVALID_ARGUMENT"),
     service_errors.AuthenticationRequired: (401, "UNAUTHENTICATED"),
     service_errors.InvalidCredentials: (401, "UNAUTHENTICATED"),
     service_errors.PermissionDenied: (403, "PERMISSION_DENIED"),

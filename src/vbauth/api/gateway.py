@@ -14,13 +14,14 @@ from starlette.requests import Request, cookie_parser
 from starlette.types import Message, Receive, Scope, Send
 
 from vbauth.api.cached_reads import CACHED_READS
-from vbauth.api.deps import client_ip, identify
+from vbauth.api.deps import READ_METHODS, client_ip, identify
 from vbauth.api.errors import ApiError, response_for
 from vbauth.api.front import UPSTREAM_ANSWER, VERIFY_PREFIX
 from vbauth.gateway.policies import UnsafePath, decoded_path
 from vbauth.gateway.proxy import forwarded_headers
-from vbauth.identity import Identity
+from vbauth.identity import DelegateIdentity, Identity
 from vbauth.runtime import Runtime
+from vbauth.services import audit
 from vbauth.services.errors import TooManyRequests
 
 # Where each proxy convention puts the original request's method.
@@ -46,6 +47,14 @@ class HotRoutes:
         identity = await identify(runtime, request.headers, request.cookies, request.query_params)
         await runtime.limits.check_customer(identity, scope["state"])
         policy.authorize(identity)
+        if isinstance(identity, DelegateIdentity) and scope["method"] not in READ_METHODS:
+            await audit.record_alone(
+                runtime.transaction,
+                "delegate_request",
+                customer_id=identity.customer_id,
+                by=identity,
+                details={"method": scope["method"], "path": raw_path},
+            )
         request_id = scope["state"]["request_id"]
         signed = runtime.identity_signer.headers(
             identity,

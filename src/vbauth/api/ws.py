@@ -32,6 +32,10 @@ async def event_socket(websocket: WebSocket) -> None:
         if credential is None:
             raise AuthenticationRequired()
         identity = await identify_credential(runtime, credential)
+        if identity.kind == "delegate":
+            raise PermissionDenied(
+                "Delegate tokens cannot subscribe to events.", reason="DELEGATE_NOT_ALLOWED"
+            )
         await runtime.limits.check_customer(identity, websocket.scope.setdefault("state", {}))
     except (ServiceError, ApiError) as error:
         await websocket.send_denial_response(response_for(websocket, error))

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from vbauth import clock
-from vbauth.identity import AccesskeyIdentity, AgentIdentity, DirectIdentity, Identity
+from vbauth.identity import (
+    AccesskeyIdentity,
+    AgentIdentity,
+    DelegateIdentity,
+    DirectIdentity,
+    Identity,
+)
+from vbauth.permissions import CUSTOMER_ADMIN_BIT
 from vbauth.security.tokens import InvalidToken, KeyRing
 
 HEADER = "x-vb-identity"
@@ -53,6 +60,9 @@ def claims_of(identity: Identity) -> dict[str, Any]:
             "resource_id": str(identity.resource_id),
             "allowed_resource_types": list(identity.allowed_resource_types),
         }
+    elif isinstance(identity, DelegateIdentity):
+        # An admin of this customer, and who is really acting: the superadmin behind it.
+        claims |= {"permission": CUSTOMER_ADMIN_BIT, "delegated_by": str(identity.delegated_by)}
     return claims
 
 
@@ -61,6 +71,8 @@ def subject_of(identity: Identity) -> str:
         return str(identity.agent_id)
     if isinstance(identity, AccesskeyIdentity):
         return str(identity.accesskey_id)
+    if isinstance(identity, DelegateIdentity):
+        return str(identity.delegation_id)
     return str(identity.direct_id)
 
 

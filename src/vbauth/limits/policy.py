@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Literal
 
-from vbauth.identity import DirectIdentity, Identity
+from vbauth.identity import DelegateIdentity, DirectIdentity, Identity
 from vbauth.limits.buckets import MemoryBuckets, RedisBuckets
 from vbauth.limits.rates import Rate
 from vbauth.limits.throttle import LoginThrottle, MemoryThrottle, RedisThrottle
@@ -35,7 +35,7 @@ TIERS: tuple[Tier, ...] = (
 )
 # /auth routes that need a credential (VoIPBIN's protected group); every other /auth route is
 # public. /auth/verify decides a /v1.0 request for a proxy, so it counts as one.
-PROTECTED_AUTH = ("/auth/logout", "/auth/unregister", "/auth/delegate")
+PROTECTED_AUTH = ("/auth/logout", "/auth/unregister", "/auth/delegate")  # need a credential
 VERIFY = "/auth/verify"
 # Set in a request's scope state once its customer was counted: a request that passes two
 # entry points (a cached read that falls through to its route) is counted once.
@@ -54,6 +54,8 @@ def client_tier(path: str) -> Tier | None:
 def customer_tier(identity: Identity) -> Tier:
     if isinstance(identity, DirectIdentity):
         return "v1_customer_direct"
+    if isinstance(identity, DelegateIdentity):
+        return "v1_customer_delegate"
     return "v1_customer"
 
 

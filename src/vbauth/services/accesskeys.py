@@ -18,6 +18,7 @@ from vbauth.security.keys import display_prefix, hash_accesskey, new_accesskey
 from vbauth.services import audit, events
 from vbauth.services.agents import require_recent_login
 from vbauth.services.changes import apply_changes, revoke
+from vbauth.services.delegation import refuse_delegate
 from vbauth.services.errors import InvalidArgument, NotFound, PermissionDenied
 from vbauth.services.pages import Page, paged
 from vbauth.services.validation import require_verified_signup
@@ -39,6 +40,7 @@ async def create(
 ) -> tuple[AccessKey, str]:
     """A new key for the caller's customer and, once, the key itself."""
     require_customer_admin(by)  # before the expire check, as in the reference
+    refuse_delegate(by, "create accesskeys")
     require_verified_signup(by)
     require_recent_login(by)  # a key outlasts the token that made it: not from a stale one
     key, token = await insert(

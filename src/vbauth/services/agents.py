@@ -26,6 +26,7 @@ from vbauth.reads import HotReads, Row
 from vbauth.security.passwords import Passwords, password_problem
 from vbauth.services import audit, events, one_time
 from vbauth.services.changes import apply_changes
+from vbauth.services.delegation import refuse_delegate
 from vbauth.services.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -97,6 +98,7 @@ async def create(
 ) -> Agent:
     """An agent in the caller's customer, with at most the bits the caller may grant."""
     _require(by, by.customer_id, ADMIN_OR_MANAGER)
+    refuse_delegate(by, "create agents")  # an agent with a known password outlasts it
     require_verified_signup(by)
     _require_grantable(by, permission)
     if permission & (ADMIN_OR_MANAGER | PROJECT_BITS):
@@ -209,6 +211,7 @@ async def update_password(
 ) -> Agent:
     """Set a password and end the agent's other sessions (a stolen token dies with the old one)."""
     agent = await _load_manageable(session, by, agent_id)
+    refuse_delegate(by, "set passwords")
     require_verified_signup(by)
     check_password(password)
     # One's own password, or one that could then set it (an admin's, a manager's).

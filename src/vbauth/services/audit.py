@@ -122,7 +122,7 @@ def actor_of(identity: Identity | None) -> Actor:
         return Actor("accesskey", identity.accesskey_id)
     if isinstance(identity, DirectIdentity):
         return Actor("direct", identity.direct_id)
-    return Actor(identity.kind)
+    return Actor("delegate", identity.delegated_by, identity.username)
 
 
 def record(

@@ -27,6 +27,13 @@ class InvalidArgument(ServiceError):
     message = "The request is invalid."
 
 
+class Unprocessable(ServiceError):
+    """422: well-formed JSON whose values cannot be acted on (the reference's choice)."""
+
+    reason = "INVALID_ARGUMENT"
+    message = "The request is invalid."
+
+
 class AuthenticationRequired(ServiceError):
     reason = "AUTHENTICATION_REQUIRED"
     message = "Authentication is required."
