@@ -141,6 +141,7 @@ class Authenticator:
         self.identity_cache = TtlCache()  # identities, by login session id or accesskey digest
         # Accesskey uses waiting to be written in one batch (see Runtime.flush_last_used).
         self.pending_last_used: dict[uuid.UUID, datetime] = {}
+        self.pending_last_seen: dict[uuid.UUID, datetime] = {}  # login sessions, likewise
 
     async def authenticate(self, credential: Credential) -> Identity:
         if credential.kind == "accesskey":
@@ -156,6 +157,10 @@ class Authenticator:
 
     def take_last_used(self) -> dict[uuid.UUID, datetime]:
         taken, self.pending_last_used = self.pending_last_used, {}
+        return taken
+
+    def take_last_seen(self) -> dict[uuid.UUID, datetime]:
+        taken, self.pending_last_seen = self.pending_last_seen, {}
         return taken
 
     def _verified_claims(self, token: str) -> dict[str, Any]:
@@ -185,6 +190,7 @@ class Authenticator:
         )
         if not isinstance(identity, AgentIdentity) or identity.agent_id != agent_id:
             raise InvalidCredentials()
+        self.pending_last_seen[session_id] = clock.wall_clock()
         return identity
 
     async def _direct_identity(self, claims: dict[str, Any]) -> DirectIdentity:

@@ -24,10 +24,11 @@ from vbauth.events.hub import MAX_FRAME_BYTES
 from vbauth.gateway.identity_header import upstream_keys
 from vbauth.gateway.remote_keys import RemoteKeys
 from vbauth.runtime import Runtime, load_jwt_secret, upstream_secret_for
-from vbauth.schemas import AgentOut, CustomerAdminOut
+from vbauth.schemas import AgentOut, AuditEventOut, CustomerAdminOut
 from vbauth.security.tokens import EDDSA, KeyRing
-from vbauth.services import agents, customers, mail, operator, signing_keys
+from vbauth.services import agents, audit, customers, mail, operator, signing_keys
 from vbauth.services.errors import ServiceError
+from vbauth.services.pages import Page
 from vbauth.settings import Settings, SettingsError, get_settings
 
 app = typer.Typer(
@@ -257,6 +258,40 @@ def outbox(
             # and a body is not Rich markup.
             console.print(f"\n{row['id']} {row['subject']}", markup=False)
             console.print(row["body"], markup=False, soft_wrap=True)
+
+
+@app.command("audit")
+def audit_command(
+    customer_id: Annotated[uuid.UUID | None, typer.Option(help="One customer's entries.")] = None,
+    type: Annotated[str | None, typer.Option("--type", help="One type, e.g. login_failed.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """The audit log, newest first."""
+    if type is not None and type not in audit.TYPES:
+        errors.print(f"[red]error:[/red] unknown type; one of {', '.join(sorted(audit.TYPES))}")
+        raise typer.Exit(2)
+    listing = _run(
+        lambda session, _runtime: audit.list_page(
+            session, customer_id=customer_id, page=Page.of(limit, None), type=type
+        )
+    )
+    rows = [AuditEventOut.of(row).model_dump(mode="json") for row in listing.items]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("time", "type", "customer", "actor", "ip", "details", title="audit log")
+    for row in rows:
+        actor = row["actor"]
+        table.add_row(
+            row["tm_create"],
+            row["type"],
+            str(row["customer_id"] or "-"),
+            f"{actor['kind']} {actor['username'] or actor['id'] or ''}".strip(),
+            row["ip"],
+            json.dumps(row["details"]),
+        )
+    console.print(table)
 
 
 @app.command("purge-frozen")

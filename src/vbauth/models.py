@@ -123,6 +123,8 @@ class LoginSession(Base):
     tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     tm_expire: Mapped[datetime] = mapped_column(UTCDateTime)
     tm_revoke: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last request made with it, written in batches (Runtime.flush_last_used).
+    tm_last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_login_sessions_agent_id", "agent_id"),)
 

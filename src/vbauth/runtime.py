@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -17,6 +18,7 @@ import anyio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.types import ASGIApp
 
+from vbauth import clock
 from vbauth.authn import Authenticator, TtlCache
 from vbauth.background import every
 from vbauth.db import SessionFactory, make_engine, make_sessionmakers
@@ -39,7 +41,15 @@ from vbauth.reads import HotReads, hot_reads
 from vbauth.security.passwords import Passwords
 from vbauth.security.sealing import UnsealError, sealing_key
 from vbauth.security.tokens import EDDSA, HS256, KeyRing
-from vbauth.services import accesskeys, accounts, events, lifecycle, signing_keys
+from vbauth.services import (
+    accesskeys,
+    accounts,
+    audit,
+    events,
+    lifecycle,
+    sessions,
+    signing_keys,
+)
 from vbauth.settings import Network, Settings, SettingsError, check_secret_strength
 
 log = logging.getLogger("vbauth")
@@ -75,6 +85,7 @@ class Runtime:
     # Response bodies of hot reads, by ("me", agent id) or ("customer", customer id), for the
     # identity cache's TTL; every write transaction clears them (see transaction()).
     records: TtlCache = field(default_factory=TtlCache)
+    _background_writes: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -147,6 +158,7 @@ class Runtime:
         )
         if settings.redis_url:
             runtime.bus = RedisBus(settings.redis_url, hub, runtime.remote_invalidation)
+        runtime.limits.on_refused = runtime.note_rate_limited
         # The demo upstream is served in process and publishes its events straight in.
         local_apps["demo"] = create_demo_app(identity_keys, publish=runtime.publish_upstream_event)
         runtime.routes.require_local_apps(local_apps)
@@ -230,11 +242,14 @@ class Runtime:
             events.record(session, event)
 
     async def flush_last_used(self) -> None:
-        """Write the accesskey uses seen since the last flush, in one transaction."""
+        """Write the accesskey and login-session uses seen since the last flush, in one
+        transaction."""
         uses = self.authenticator.take_last_used()
-        if uses:
+        seen = self.authenticator.take_last_seen()
+        if uses or seen:
             async with self.transaction() as session:
                 await accesskeys.record_last_used(session, uses)
+                await sessions.record_last_seen(session, seen)
 
     async def expire_unverified(self) -> int:
         """Expire signups that did not verify in time; returns how many."""
@@ -244,6 +259,35 @@ class Runtime:
         if expired:
             log.info("expired %d unverified signup(s)", len(expired))
         return len(expired)
+
+    def note_rate_limited(self, tier: str, key: str) -> None:
+        """Record a refusal in the audit log, once a minute per bucket and off the request's
+        path: a flood must not turn into a flood of writes, nor wait for them."""
+        if not audit.first_in_a_while(("rate_limited", tier, key)):
+            return
+        customer_id = None
+        details = {"tier": tier}
+        if tier.startswith("v1_customer"):
+            customer_id = uuid.UUID(key)
+        else:
+            details["client"] = key
+
+        async def write() -> None:
+            try:
+                await audit.record_alone(
+                    self.transaction, "rate_limited", customer_id=customer_id, details=details
+                )
+            except Exception:
+                log.exception("could not record a rate_limited audit entry")
+
+        task = asyncio.get_running_loop().create_task(write())
+        self._background_writes.add(task)
+        task.add_done_callback(self._background_writes.discard)
+
+    async def prune_audit(self) -> int:
+        cutoff = clock.now() - timedelta(days=self.settings.audit_retention_days)
+        async with self.transaction() as session:
+            return await audit.prune(session, older_than=cutoff)
 
     async def purge_frozen(self) -> int:
         """Erase customers frozen for longer than their grace period; returns how many."""
@@ -273,6 +317,7 @@ class Runtime:
                     every, settings.expiry_sweep_seconds, self.purge_frozen, name="frozen purge"
                 )
             )
+            group.start_soon(partial(every, 3600, self.prune_audit, name="audit pruning"))
             if settings.jwt_algorithm == EDDSA:
                 group.start_soon(
                     partial(

@@ -233,6 +233,66 @@ class AccesskeyUpdate(Input):
     detail: Detail | None = None
 
 
+class ActorOut(BaseModel):
+    kind: str
+    id: uuid.UUID | None
+    username: str | None = None
+
+
+class AuditEventOut(BaseModel):
+    id: uuid.UUID
+    type: str
+    customer_id: uuid.UUID | None
+    actor: ActorOut
+    ip: str
+    user_agent: str
+    request_id: str
+    tm_create: Timestamp
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: Any) -> AuditEventOut:
+        return cls(
+            id=row.id,
+            type=row.type,
+            customer_id=row.customer_id,
+            actor=ActorOut(
+                kind=row.actor_kind, id=row.actor_id, username=row.actor_username or None
+            ),
+            ip=row.ip,
+            user_agent=row.user_agent,
+            request_id=row.request_id,
+            tm_create=row.tm_create,
+            details=row.details,
+        )
+
+
+class SessionOut(BaseModel):
+    """A login session, as its agent (or the agent's managers) see it."""
+
+    id: uuid.UUID
+    tm_create: Timestamp
+    tm_last_seen: Timestamp | None
+    ip: str
+    user_agent: str
+    current: bool
+
+    @classmethod
+    def of(cls, row: Any, current: uuid.UUID | None) -> SessionOut:
+        return cls(
+            id=row.id,
+            tm_create=row.tm_create,
+            tm_last_seen=row.tm_last_seen,
+            ip=row.client_ip,
+            user_agent=row.user_agent,
+            current=row.id == current,
+        )
+
+
+class SessionsEnded(BaseModel):
+    ended: int
+
+
 class AccesskeyOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     rate_limit_v1_customer_delegate: str = "8/16"
     # The time budget of one Redis call for limits; past it, this instance's own buckets judge.
     rate_limit_redis_timeout_ms: float = Field(default=50.0, gt=0)
+    # Audit entries older than this are pruned (periodically, by every instance).
+    audit_retention_days: int = Field(default=400, ge=1)
     # Failed logins per username (12 hours) before its logins wait; 0 turns the throttle off.
     login_max_failures: int = Field(default=20, ge=0)
 

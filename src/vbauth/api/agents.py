@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from vbauth.api.deps import CurrentIdentity, ResourceId, RuntimeDep, SessionDep
+from vbauth.api.me import sessions_page
 from vbauth.api.pagination import PageDep
 from vbauth.schemas import (
     AgentCreate,
@@ -16,8 +17,10 @@ from vbauth.schemas import (
     PageOut,
     PasswordUpdate,
     PermissionUpdate,
+    SessionOut,
+    SessionsEnded,
 )
-from vbauth.services import agents
+from vbauth.services import agents, sessions
 
 router = APIRouter(prefix="/v1.0/agents", tags=["agents"])
 
@@ -110,3 +113,29 @@ async def update_password(
         current_password=body.current_password,
     )
     return AgentOut.model_validate(agent)
+
+
+@router.get("/{agent_id}/sessions")
+async def list_agent_sessions(
+    agent_id: ResourceId, me: CurrentIdentity, session: SessionDep, page: PageDep
+) -> PageOut[Any]:
+    """An agent's live logins, for its admins and managers (within their rights over it)."""
+    rows = await sessions.list_page(session, by=me, agent_id=agent_id, page=page)
+    return sessions_page(rows, me.session_id)
+
+
+@router.delete("/{agent_id}/sessions")
+async def end_agent_sessions(
+    agent_id: ResourceId, me: CurrentIdentity, session: SessionDep
+) -> SessionsEnded:
+    """End every login of the agent (the caller's own excepted, when it is the agent)."""
+    ended = await sessions.end_all(session, by=me, agent_id=agent_id, keep=me.session_id)
+    return SessionsEnded(ended=ended)
+
+
+@router.delete("/{agent_id}/sessions/{session_id}")
+async def end_agent_session(
+    agent_id: ResourceId, session_id: ResourceId, me: CurrentIdentity, session: SessionDep
+) -> SessionOut:
+    ended = await sessions.end(session, by=me, agent_id=agent_id, session_id=session_id)
+    return SessionOut.of(ended, me.session_id)

@@ -8,7 +8,7 @@ agent and an accesskey of one customer share one bucket.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from vbauth.identity import DelegateIdentity, DirectIdentity, Identity
@@ -66,6 +66,8 @@ class Limits:
         self.rates = rates
         self.local = MemoryBuckets()
         self.shared = shared
+        # Told of each refusal (the runtime records it in the audit log, sparingly).
+        self.on_refused: Callable[[Tier, str], None] | None = None
 
     async def check(self, tier: Tier, key: str) -> None:
         """Count one request against ``tier`` for ``key``, or raise 429 when it is spent."""
@@ -77,6 +79,8 @@ class Limits:
         else:
             wait = self.local.hit(tier, rate, key)
         if wait > 0:
+            if self.on_refused is not None:
+                self.on_refused(tier, key)
             raise TooManyRequests(
                 "Too many requests; slow down and retry later.",
                 reason="RATE_LIMIT_EXCEEDED",

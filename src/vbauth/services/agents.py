@@ -168,7 +168,7 @@ async def update_fields(
     session: AsyncSession, *, by: Identity, agent_id: uuid.UUID, changes: dict[str, Any]
 ) -> Agent:
     """Change name, detail or ring method; fields left out stay as they were."""
-    agent = await _load_manageable(session, by, agent_id)
+    agent = await load_manageable(session, by, agent_id)
     apply_changes(agent, changes, EDITABLE_FIELDS)
     await session.flush()
     events.announce(session, "updated", agent)
@@ -178,7 +178,7 @@ async def update_fields(
 async def update_permission(
     session: AsyncSession, *, by: Identity, agent_id: uuid.UUID, permission: int
 ) -> Agent:
-    agent = await _load_manageable(session, by, agent_id)
+    agent = await load_manageable(session, by, agent_id)
     _require_grantable(by, permission)
     if permission & (ADMIN_OR_MANAGER | PROJECT_BITS) & ~agent.permission:
         require_recent_login(by)  # new admin or manager rights: see _require_proof
@@ -210,7 +210,7 @@ async def update_password(
     current_password: str | None = None,
 ) -> Agent:
     """Set a password and end the agent's other sessions (a stolen token dies with the old one)."""
-    agent = await _load_manageable(session, by, agent_id)
+    agent = await load_manageable(session, by, agent_id)
     refuse_delegate(by, "set passwords")
     require_verified_signup(by)
     check_password(password)
@@ -273,7 +273,7 @@ def require_recent_login(by: Identity) -> None:
 
 
 async def delete(session: AsyncSession, *, by: Identity, agent_id: uuid.UUID) -> Agent:
-    agent = await _load_manageable(session, by, agent_id)
+    agent = await load_manageable(session, by, agent_id)
     if agent.permission & SUPER_ADMIN_BIT:
         await _keep_a_superadmin(session, agent)
     if is_admin_level(agent.permission):
@@ -293,13 +293,19 @@ async def delete(session: AsyncSession, *, by: Identity, agent_id: uuid.UUID) ->
 
 
 async def revoke_sessions(
-    session: AsyncSession, *, agent_id: uuid.UUID, except_session: uuid.UUID | None = None
+    session: AsyncSession,
+    *,
+    agent_id: uuid.UUID,
+    except_session: uuid.UUID | None = None,
+    only: uuid.UUID | None = None,
 ) -> None:
     query = update(LoginSession).where(
         LoginSession.agent_id == agent_id, LoginSession.tm_revoke.is_(None)
     )
     if except_session is not None:
         query = query.where(LoginSession.id != except_session)
+    if only is not None:
+        query = query.where(LoginSession.id == only)
     await session.execute(query.values(tm_revoke=clock.now()))
     mark_identity_changed(session)
 
@@ -364,7 +370,7 @@ async def _load_visible(session: AsyncSession, by: Identity, agent_id: uuid.UUID
     return agent
 
 
-async def _load_manageable(session: AsyncSession, by: Identity, agent_id: uuid.UUID) -> Agent:
+async def load_manageable(session: AsyncSession, by: Identity, agent_id: uuid.UUID) -> Agent:
     """An agent the caller may change: admin or manager rights, and authority over its bits.
 
     A manager cannot touch an admin (nor an admin a superadmin): the target's bits must all be
