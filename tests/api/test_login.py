@@ -406,3 +406,26 @@ async def _set_hash(runtime: Runtime, agent_id: uuid.UUID, password: str) -> Non
         agent = await session.get(Agent, agent_id)
         assert agent is not None
         agent.password_hash = await runtime.passwords.hash(password)
+
+
+async def test_guesses_sent_at_once_cannot_outrun_the_login_throttle(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    # An attack review sent 60 guesses in parallel past a limit of 5: each was checked before
+    # any had failed, so all 60 were tried. An attempt now counts before its password check.
+    own = Runtime.build(
+        make_settings(str(runtime.settings.effective_database_url), tmp_path, login_max_failures=5)
+    )
+    await own.start()
+    tenant = await make_customer(own)
+    body = {"username": tenant.admin.username, "password": "not the password"}
+    transport = httpx.ASGITransport(app=create_app(runtime=own))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+            answers = await asyncio.gather(
+                *(http.post("/auth/login", json=body) for _ in range(30))
+            )
+    finally:
+        await own.close()
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [401] * 5 + [429] * 25

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from starlette.requests import Request
 
 from tests.mailbox import free_port
-from vbauth.api.client import client_address
+from vbauth.api.client import bucket_key, client_address, scope_client
+from vbauth.api.deps import client_ip
 from vbauth.limits.buckets import MemoryBuckets, RedisBuckets
 from vbauth.limits.policy import client_tier
 from vbauth.limits.rates import Rate, parse_rate
@@ -100,33 +102,44 @@ def test_the_throttle_waits_a_minute_then_doubles_to_fifteen() -> None:
 async def test_the_throttle_locks_after_the_failures_and_a_success_resets_it() -> None:
     clock = Clock()
     throttle = MemoryThrottle(3, clock)
-    for _ in range(2):
-        await throttle.failed("u")
-    assert await throttle.locked_for("u") == 0
-    await throttle.succeeded("u")  # the count starts again
-    for _ in range(2):
-        await throttle.failed("u")
-    assert await throttle.locked_for("u") == 0
-    await throttle.failed("u")  # the third in a row
-    assert await throttle.locked_for("u") == 60
+    # Each attempt counts as a failure when it starts; a success forgets them all.
+    assert [await throttle.attempt("u") for _ in range(2)] == [0, 0]
+    await throttle.succeeded("u")
+    assert [await throttle.attempt("u") for _ in range(2)] == [0, 0]
+    assert await throttle.attempt("u") == 0  # the third may still try...
+    assert await throttle.attempt("u") == 60  # ...and, had it failed, the fourth waits
     clock.now += 59
-    assert await throttle.locked_for("u") == 1
+    assert await throttle.attempt("u") == 1
     clock.now += 1
-    assert await throttle.locked_for("u") == 0
-    await throttle.failed("u")  # one more after the wait: twice as long
-    assert await throttle.locked_for("u") == 120
-    assert await throttle.locked_for("someone else") == 0
+    assert await throttle.attempt("u") == 0  # one more try after the wait...
+    assert await throttle.attempt("u") == 120  # ...and the next wait is twice as long
+    assert await throttle.attempt("someone else") == 0
 
 
 @pytest.mark.anyio
 async def test_failures_older_than_the_window_are_forgotten() -> None:
     clock = Clock()
     throttle = MemoryThrottle(3, clock)
-    for _ in range(2):
-        await throttle.failed("u")
+    assert [await throttle.attempt("u") for _ in range(2)] == [0, 0]
     clock.now += 12 * 3600
-    await throttle.failed("u")
-    assert await throttle.locked_for("u") == 0
+    assert [await throttle.attempt("u") for _ in range(2)] == [0, 0]
+    assert await throttle.attempt("u") == 0
+    assert await throttle.attempt("u") == 60
+
+
+@pytest.mark.anyio
+async def test_a_full_table_drops_other_usernames_before_a_lock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    throttle = MemoryThrottle(3, Clock())
+    await throttle.attempt("victim")
+    await throttle.attempt("victim")
+    await throttle.attempt("victim")  # locked
+    # An attack review filled the table with other usernames and the victim's lock was lost.
+    monkeypatch.setattr("vbauth.limits.throttle.MAX_KEYS", 5)
+    for n in range(10):
+        await throttle.attempt(f"filler-{n}")  # one failure each: not locked
+    assert await throttle.attempt("victim") == 60  # the lock outlived the filling
 
 
 @pytest.mark.anyio
@@ -139,3 +152,25 @@ async def test_without_redis_the_limits_fall_back_to_this_instances_buckets() ->
         assert await buckets.hit("t", rate, "k") > 0  # still limited, by the local bucket
     finally:
         await buckets.close()
+
+
+def test_every_forwarded_for_line_counts_not_only_the_first() -> None:
+    # A proxy that adds its own X-Forwarded-For line (HAProxy's forwardfor) puts it last: the
+    # client's forged line must not win by coming first (an attack review found it did).
+    proxy = Settings(trusted_proxies=["127.0.0.1/32"]).trusted_networks
+    scope = {
+        "type": "http",
+        "client": ("127.0.0.1", 5000),
+        "headers": [(b"x-forwarded-for", b"8.8.8.8"), (b"x-forwarded-for", b"5.5.5.5")],
+    }
+    assert scope_client(scope, proxy) == "5.5.5.5"
+    request = Request(scope)
+    assert client_ip(request, proxy) == "5.5.5.5"
+
+
+def test_ipv6_clients_share_a_bucket_per_64() -> None:
+    # One IPv6 client holds a whole /64: keyed by address it would have endless buckets.
+    assert bucket_key("2001:db8:1:2:aaaa::1") == bucket_key("2001:db8:1:2:bbbb::9")
+    assert bucket_key("2001:db8:1:3::1") != bucket_key("2001:db8:1:2::1")
+    assert bucket_key("203.0.113.9") == "203.0.113.9"
+    assert bucket_key("not an address") == "not an address"

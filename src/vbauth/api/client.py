@@ -30,12 +30,12 @@ def scope_client(scope: Scope, networks: list[Network]) -> str:
     peer = str(client[0]) if client else ""
     if not networks:
         return peer
-    forwarded = None
-    for name, value in scope["headers"]:
-        if name == b"x-forwarded-for":
-            forwarded = value.decode("latin-1")
-            break
-    return client_address(peer, forwarded, networks)
+    # Every line, in order: a proxy may add its own line after the client's (HAProxy does),
+    # and the rightmost address is the one a trusted proxy vouches for.
+    lines = [
+        value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"
+    ]
+    return client_address(peer, ", ".join(lines) or None, networks)
 
 
 def _in_networks(address: str, networks: list[Network]) -> bool:
@@ -44,3 +44,15 @@ def _in_networks(address: str, networks: list[Network]) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in networks)
+
+
+def bucket_key(address: str) -> str:
+    """The rate-limit key of an address: itself for IPv4, its /64 for IPv6 (one subscriber
+    holds a whole /64, and would otherwise have a bucket per address)."""
+    if ":" not in address:
+        return address
+    try:
+        network = ipaddress.IPv6Network(f"{address}/64", strict=False)
+    except ValueError:
+        return address
+    return str(network)

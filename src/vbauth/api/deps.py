@@ -151,7 +151,8 @@ ResourceId = Annotated[uuid.UUID, Path(), AfterValidator(_not_nil)]
 def client_ip(request: Request, networks: list[Network]) -> str:
     """The caller's address (``api/client.py``): X-Forwarded-For only from a trusted proxy."""
     peer = request.client.host if request.client else ""
-    return client_address(peer, request.headers.get("x-forwarded-for"), networks)
+    lines = request.headers.getlist("x-forwarded-for")  # every line: see api/client.py
+    return client_address(peer, ", ".join(lines) or None, networks)
 
 
 def public_origin(public_url: str) -> str:

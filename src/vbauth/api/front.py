@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vbauth.api.client import scope_client
+from vbauth.api.client import bucket_key, scope_client
 from vbauth.api.errors import ApiError, BodyTimeout, envelope, response_for
 from vbauth.api.middleware import accept_request_id, refuse, too_large
 from vbauth.limits.policy import Limits, client_tier
@@ -184,7 +184,7 @@ class Dispatch:
         if tier is None or self.limits is None:
             return True
         try:
-            await self.limits.check(tier, scope_client(scope, self.trusted_networks))
+            await self.limits.check(tier, bucket_key(scope_client(scope, self.trusted_networks)))
         except TooManyRequests as error:
             await response_for(Request(scope), error)(scope, receive, send)
             return False

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
-from vbauth.api.client import scope_client
+from vbauth.api.client import bucket_key, scope_client
 from vbauth.api.deps import identify_credential, origin_allowed, public_origin
 from vbauth.api.errors import ApiError, response_for
 from vbauth.authn import find_credential
@@ -27,7 +27,8 @@ async def event_socket(websocket: WebSocket) -> None:
     credential = find_credential(websocket.headers, websocket.cookies, websocket.query_params)
     try:
         # A socket is a /v1.0 request: the same client and customer tiers, before the upgrade.
-        await runtime.limits.check("v1", scope_client(websocket.scope, runtime.trusted_networks))
+        client = scope_client(websocket.scope, runtime.trusted_networks)
+        await runtime.limits.check("v1", bucket_key(client))
         _check_origin(websocket, runtime)
         if credential is None:
             raise AuthenticationRequired()

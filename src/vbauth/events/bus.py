@@ -16,11 +16,13 @@ import anyio
 import redis.asyncio as redis
 
 from vbauth.events.hub import Hub
+from vbauth.limits.buckets import RedisHealth, redis_client
 from vbauth.events.model import Event
 
 log = logging.getLogger("vbauth.events")
 
 EVENTS_CHANNEL = "vbauth:events"
+PUBLISH_BUDGET_SECONDS = 0.25
 INVALIDATE_CHANNEL = "vbauth:invalidate"
 # "identities": who someone is changed (caches cleared, sockets re-checked); "records": some row
 # changed, so cached response bodies go (``Runtime.records``).
@@ -53,26 +55,30 @@ class RedisBus:
         self, url: str, hub: Hub, on_remote_invalidation: Callable[[Invalidation], None]
     ) -> None:
         self.hub = hub
-        self._client = redis.from_url(url)
+        self._client = redis.from_url(url)  # the listener: it waits for messages, unbounded
+        # Publishing happens inside a request's commit: it gets a budget, and after a failure
+        # Redis is left alone for a second, so a hung Redis cannot hold every write.
+        self._publisher = redis_client(url, PUBLISH_BUDGET_SECONDS)
+        self._health = RedisHealth("events and invalidations")
         self._on_remote_invalidation = on_remote_invalidation
         self._instance = uuid.uuid4().hex  # our own invalidations are already applied
 
     async def publish(self, event: Event) -> None:
-        try:
-            await self._client.publish(EVENTS_CHANNEL, event.to_json())
-        except (redis.RedisError, OSError) as error:
-            log.warning(
-                "Redis is unreachable (%s); delivering event %s locally only",
-                type(error).__name__,
-                event.type,
-            )
-            self.hub.deliver(event)
+        if not await self._publish(EVENTS_CHANNEL, event.to_json()):
+            self.hub.deliver(event)  # this instance's sockets, at least
 
     async def announce_invalidation(self, what: Invalidation = "identities") -> None:
+        await self._publish(INVALIDATE_CHANNEL, f"{self._instance} {what}")
+
+    async def _publish(self, channel: str, message: str) -> bool:
+        if self._health.down:
+            return False
         try:
-            await self._client.publish(INVALIDATE_CHANNEL, f"{self._instance} {what}")
+            await self._publisher.publish(channel, message)
         except (redis.RedisError, OSError) as error:
-            log.warning("could not announce an invalidation over Redis: %s", type(error).__name__)
+            self._health.failed(error)
+            return False
+        return True
 
     async def run(self) -> None:
         """Listen until cancelled, reconnecting after Redis failures."""
@@ -108,6 +114,7 @@ class RedisBus:
         self.hub.deliver(event)
 
     async def close(self) -> None:
+        await self._publisher.aclose()
         await self._client.aclose()
 
 

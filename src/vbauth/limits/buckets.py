@@ -91,7 +91,7 @@ class RedisHealth:
         if now - self._warned_at >= WARN_EVERY_SECONDS:
             self._warned_at = now
             log.warning(
-                "%s: Redis did not answer (%s); using this instance's own counts",
+                "%s: Redis did not answer (%s); going on without it for a second",
                 self._what,
                 type(error).__name__,
             )

@@ -49,13 +49,17 @@ class MemoryThrottle:
         self._clock = clock
         self._records: dict[str, _Record] = {}
 
-    async def locked_for(self, key: str) -> float:
+    async def attempt(self, key: str) -> float:
+        """Seconds this key must still wait; if none, the attempt is counted as a failure
+        at once (in the same step, so attempts sent together cannot all pass the check)."""
         record = self._live(key)
-        return max(0.0, record.locked_until - self._clock()) if record else 0.0
-
-    async def failed(self, key: str) -> None:
         now = self._clock()
-        record = self._live(key)
+        if record is not None and record.locked_until > now:
+            return record.locked_until - now
+        self._count(key, record, now)
+        return 0.0
+
+    def _count(self, key: str, record: _Record | None, now: float) -> None:
         if record is None:
             if len(self._records) >= MAX_KEYS:
                 self._evict(now)
@@ -77,22 +81,32 @@ class MemoryThrottle:
         return record
 
     def _evict(self, now: float) -> None:
+        """Drop what no longer matters, then what is not locked; a lock goes last (an attack
+        review lifted a victim's lock by filling the table with other usernames)."""
         for key in [k for k, r in self._records.items() if r.window_ends <= now]:
             del self._records[key]
+        if len(self._records) >= MAX_KEYS:
+            for key in [k for k, r in self._records.items() if r.locked_until <= now]:
+                del self._records[key]
         if len(self._records) >= MAX_KEYS:
             self._records.clear()
 
 
-# KEYS[1]: the account; ARGV: max failures, window, first wait, max wait (seconds).
-FAILED_SCRIPT = """
+# KEYS[1]: the account; ARGV: max failures, window, first wait, max wait (seconds). A key still
+# locked returns its wait and counts nothing; otherwise the attempt counts, locking the key
+# when it reaches the limit, and '0' comes back.
+ATTEMPT_SCRIPT = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local locked_until = tonumber(redis.call('HGET', KEYS[1], 'locked_until') or '0')
+if locked_until > now then
+    return tostring(locked_until - now)
+end
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
 if failures == 1 then
     redis.call('HSET', KEYS[1], 'window_ends', now + tonumber(ARGV[2]))
 end
-local window_ends = tonumber(redis.call('HGET', KEYS[1], 'window_ends'))
-local expires = window_ends
+local expires = tonumber(redis.call('HGET', KEYS[1], 'window_ends'))
 if failures >= tonumber(ARGV[1]) then
     local lockouts = redis.call('HINCRBY', KEYS[1], 'lockouts', 1)
     local wait = math.min(tonumber(ARGV[3]) * 2 ^ math.min(lockouts - 1, 16), tonumber(ARGV[4]))
@@ -100,14 +114,7 @@ if failures >= tonumber(ARGV[1]) then
     expires = math.max(expires, now + wait)
 end
 redis.call('PEXPIREAT', KEYS[1], math.ceil(expires * 1000))
-return failures
-"""
-LOCKED_SCRIPT = """
-local locked_until = tonumber(redis.call('HGET', KEYS[1], 'locked_until') or '0')
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
-if locked_until <= now then return '0' end
-return tostring(locked_until - now)
+return '0'
 """
 
 
@@ -117,31 +124,20 @@ class RedisThrottle:
     def __init__(self, url: str, max_failures: int, *, timeout: float, prefix: str) -> None:
         self.max_failures = max_failures
         self._client = redis_client(url, timeout)
-        self._failed = self._client.register_script(FAILED_SCRIPT)
-        self._locked = self._client.register_script(LOCKED_SCRIPT)
+        self._attempt = self._client.register_script(ATTEMPT_SCRIPT)
         self._prefix = prefix
         self._fallback = MemoryThrottle(max_failures)
         self._health = RedisHealth("login throttle")
 
-    async def locked_for(self, key: str) -> float:
+    async def attempt(self, key: str) -> float:
         if self._health.down:
-            return await self._fallback.locked_for(key)
-        try:
-            return float(await self._locked(keys=[self._key(key)]))
-        except (RedisError, OSError) as error:
-            self._health.failed(error)
-            return await self._fallback.locked_for(key)
-
-    async def failed(self, key: str) -> None:
-        if self._health.down:
-            await self._fallback.failed(key)
-            return
+            return await self._fallback.attempt(key)
         args = [self.max_failures, WINDOW_SECONDS, FIRST_WAIT_SECONDS, MAX_WAIT_SECONDS]
         try:
-            await self._failed(keys=[self._key(key)], args=args)
+            return float(await self._attempt(keys=[self._key(key)], args=args))
         except (RedisError, OSError) as error:
             self._health.failed(error)
-            await self._fallback.failed(key)
+            return await self._fallback.attempt(key)
 
     async def succeeded(self, key: str) -> None:
         await self._fallback.succeeded(key)
@@ -165,20 +161,21 @@ class LoginThrottle:
     def __init__(self, store: MemoryThrottle | RedisThrottle | None) -> None:
         self._store = store  # None: the throttle is off (VBAUTH_LOGIN_MAX_FAILURES=0)
 
-    async def check(self, username: str) -> None:
+    async def attempt(self, username: str) -> None:
+        """Count a login attempt for ``username`` now, or raise 429 while it must wait.
+
+        The attempt counts as a failure until ``succeeded`` says otherwise: counted after the
+        password check instead, guesses sent together would all pass before any counted.
+        """
         if self._store is None:
             return
-        wait = await self._store.locked_for(account_key(username))
+        wait = await self._store.attempt(account_key(username))
         if wait > 0:
             raise TooManyRequests(
                 "Too many failed logins for this username; wait and try again.",
                 reason="LOGIN_THROTTLED",
                 retry_after=max(1, math.ceil(wait)),
             )
-
-    async def failed(self, username: str) -> None:
-        if self._store is not None:
-            await self._store.failed(account_key(username))
 
     async def succeeded(self, username: str) -> None:
         if self._store is not None:

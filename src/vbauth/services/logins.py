@@ -56,7 +56,7 @@ async def login(
     throttle = throttle or LoginThrottle(None)
     name = normalize_username(username)
     try:
-        await throttle.check(name)
+        await throttle.attempt(name)  # counted now as a failure; a success forgets it
     except TooManyRequests:
         if audit.first_in_a_while(("login_throttled", name)):  # a refusal costs no write
             customer_id = await _customer_of(reads, name)
@@ -78,7 +78,6 @@ async def login(
             user_agent=user_agent,
         )
     except InvalidCredentials as error:
-        await throttle.failed(name)
         # A known username's failure is its customer's to see; an unknown one is kept
         # platform-wide, and only as a digest: people type passwords into username fields.
         customer_id = getattr(error, "customer_id", None)
