@@ -16,8 +16,8 @@ import anyio
 import redis.asyncio as redis
 
 from vbauth.events.hub import Hub
-from vbauth.limits.buckets import RedisHealth, redis_client
 from vbauth.events.model import Event
+from vbauth.limits.buckets import RedisHealth, redis_client
 
 log = logging.getLogger("vbauth.events")
 
