@@ -6,22 +6,36 @@ rotated and retired with the ``vbauth signing-key`` command, as an operator woul
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
 import json
+import os
 import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import jwt
 import pytest
 
+from tests.conftest import make_settings
 from tests.factories import PASSWORD
 from tests.server import Server, cli, running_server
 from tests.upstreams import echo_server
+from vbauth import clock, migrate
+from vbauth.models import SigningKeyRecord
+from vbauth.runtime import Runtime
+from vbauth.security.tokens import Ed25519Key, InvalidToken, KeyRing
+from vbauth.services import signing_keys
+from vbauth.services.errors import StateInvalid
 
 REFRESH = "0.5"  # seconds between reloads: a rotated key signs 1 s after it is made
 PICKUP_SECONDS = 10  # what the issue promises: every instance sees a change within this
@@ -187,3 +201,106 @@ def test_hs256_mode_publishes_no_keys_and_has_no_rotation(tmp_path: Path) -> Non
         assert jwt.get_unverified_header(login(server))["alg"] == "HS256"
         code, output = cli(server, "signing-key", "rotate")
         assert code == 1 and "HS256" in output
+
+
+@pytest.mark.anyio
+async def test_two_retirements_sent_at_once_leave_a_live_key(
+    own_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An attack review retired the only two keys in two sessions at once on PostgreSQL: none
+    # was left, and every login answered 500.
+    runtime = Runtime.build(make_settings(own_database, tmp_path))
+    await runtime.start()
+    try:
+        async with runtime.transaction() as session:
+            (first,) = await signing_keys.live_records(session)
+            second = await signing_keys.rotate(
+                session, runtime.sealing_key, activate_after=timedelta(0)
+            )
+        kids = (first.kid, second.kid)
+        # Each retirement waits (a little) for the other to have read the live keys too: the
+        # interleaving two operators at two terminals would get by chance.
+        read_live, arrived, both = signing_keys.live_records, [], asyncio.Event()
+
+        async def live_then_wait(session: Any, **options: Any) -> Any:
+            rows = await read_live(session, **options)
+            arrived.append(1)
+            if len(arrived) == 2:
+                both.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(both.wait(), 0.5)
+            return rows
+
+        monkeypatch.setattr(signing_keys, "live_records", live_then_wait)
+
+        async def retire(kid: str) -> bool:
+            try:
+                async with runtime.transaction() as session:
+                    await signing_keys.retire(session, kid)
+            except StateInvalid:
+                return False
+            return True
+
+        outcomes = await asyncio.gather(*(retire(kid) for kid in kids))
+        monkeypatch.setattr(signing_keys, "live_records", read_live)
+        async with runtime.transaction(write=False) as session:
+            live = await signing_keys.live_records(session)
+        assert len(live) == 1 and sorted(outcomes) == [False, True]
+        await runtime.refresh_signing_keys()
+        assert runtime.keys.current.kid == live[0].kid
+    finally:
+        await runtime.close()
+
+
+@pytest.fixture
+async def own_database(tmp_path: Path) -> AsyncIterator[str]:
+    """A migrated database of this test's own (PostgreSQL when the suite runs on it)."""
+    base = os.environ.get("VBAUTH_TEST_DATABASE_URL", "")
+    if not base.startswith("postgresql"):
+        url = f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"
+        await asyncio.to_thread(migrate.upgrade, url)
+        yield url
+        return
+    name = f"vbauth_keys_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(base.replace("+asyncpg", ""))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = base.rsplit("/", 1)[0] + f"/{name}"
+        await asyncio.to_thread(migrate.upgrade, url)
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.mark.anyio
+async def test_a_key_row_written_by_someone_else_verifies_nothing(
+    own_database: str, tmp_path: Path
+) -> None:
+    # An attack review inserted a row with its own public key (and a sealed half that does not
+    # open): it was published, and a token it signed was accepted.
+    runtime = Runtime.build(make_settings(own_database, tmp_path))
+    await runtime.start()
+    stranger = Ed25519Key.generate()
+    try:
+        async with runtime.transaction() as session:
+            session.add(
+                SigningKeyRecord(
+                    kid=stranger.kid,
+                    algorithm="EdDSA",
+                    public_key=base64.urlsafe_b64encode(stranger.raw_public).rstrip(b"=").decode(),
+                    sealed_private_key="v1:" + base64.b64encode(b"\0" * 60).decode(),
+                    tm_create=clock.now(),
+                    tm_activate=clock.now() - timedelta(days=1),
+                )
+            )
+        await runtime.refresh_signing_keys()
+        assert stranger.kid not in runtime.keys.kids
+        assert stranger.kid not in {key["kid"] for key in runtime.keys.jwks()["keys"]}
+        forged = KeyRing([stranger], stranger, issuer="vbauth", audience="voipbin-api").issue(
+            typ="login", subject=str(uuid.uuid4()), ttl=600, at=clock.now()
+        )
+        with pytest.raises(InvalidToken):
+            runtime.keys.read(forged.token, at=clock.now())
+    finally:
+        await runtime.close()

@@ -182,11 +182,18 @@ class Runtime:
                     "secret (VBAUTH_JWT_SECRET, or jwt_secret in the data dir): every instance "
                     "needs the secret the keys were made with"
                 ) from None
+        if loaded.current is None:
+            # Nothing left to sign with (every key retired by hand): keep what this instance
+            # has rather than answer every login with an error.
+            log.error("no live signing key in the database; run `vbauth signing-key rotate`")
+            return
         before = self.keys.kids
         self.keys.replace(loaded.keys, loaded.current)
         if self.keys.kids != before:
-            # Claims verified with a key now retired must not stay cached.
+            # Claims verified with a key now retired must not stay cached, and open sockets
+            # whose credential it signed are checked again now, not at their next recheck.
             self.authenticator.claims_cache.invalidate()
+            self.hub.request_recheck()
             log.info("signing keys: %s", ", ".join(sorted(self.keys.kids)))
 
     @asynccontextmanager

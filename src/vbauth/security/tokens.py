@@ -152,6 +152,14 @@ class Ed25519Key(SigningKey):
         return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
     @property
+    def halves_match(self) -> bool:
+        """Whether the private half (if any) is the one of this public half."""
+        if self._private is None:
+            return True
+        derived = self._private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return derived == self.raw_public
+
+    @property
     def verifying_key(self) -> Ed25519PublicKey:
         return self._public
 

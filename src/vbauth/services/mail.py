@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth import clock
@@ -20,7 +21,17 @@ PER_ADDRESS_HOURLY = 3
 
 
 async def may_send(session: AsyncSession, *, purpose: str, recipient: str) -> bool:
-    """Whether another ``purpose`` mail to ``recipient`` stays within the hourly bound."""
+    """Whether another ``purpose`` mail to ``recipient`` stays within the hourly bound.
+
+    Counting then writing is a race between requests sent at once: on PostgreSQL the
+    transaction first takes a lock of its own for (recipient, purpose), held until it commits;
+    SQLite's writers already run one at a time.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(
+            hashlib.sha256(f"{purpose}\0{recipient}".encode()).digest()[:8], "big", signed=True
+        )
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
     since = clock.now() - timedelta(hours=1)
     sent = await session.scalar(
         select(func.count())

@@ -8,6 +8,7 @@ published at once but signs only from ``tm_activate``: by then every instance ve
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth import clock
 from vbauth.models import SigningKeyRecord
-from vbauth.security.sealing import seal, unseal
+from vbauth.security.sealing import UnsealError, seal, unseal
 from vbauth.security.tokens import EDDSA, Ed25519Key, SigningKey
 from vbauth.services.errors import NotFound, StateInvalid
+
+log = logging.getLogger("vbauth.keys")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,14 +30,31 @@ class LoadedKeys:
     current: SigningKey | None  # the one that signs now, with its private half
 
 
-async def live_records(session: AsyncSession) -> list[SigningKeyRecord]:
-    """The keys not retired, oldest first."""
-    rows = await session.scalars(
+async def live_records(
+    session: AsyncSession, *, for_update: bool = False
+) -> list[SigningKeyRecord]:
+    """The keys not retired, oldest first; ``for_update`` locks them until the transaction
+    ends (PostgreSQL), so two retirements cannot each see the other's key as the one left."""
+    query = (
         select(SigningKeyRecord)
         .where(SigningKeyRecord.tm_retire.is_(None))
         .order_by(SigningKeyRecord.tm_activate, SigningKeyRecord.kid)
     )
-    return list(rows)
+    if for_update:
+        query = query.with_for_update()
+    return list(await session.scalars(query))
+
+
+def _opened(record: SigningKeyRecord, sealing_key: bytes) -> Ed25519Key | None:
+    try:
+        private = unseal(sealing_key, record.kid, record.sealed_private_key)
+        key: Ed25519Key | None = Ed25519Key.from_raw(_unb64(record.public_key), private)
+    except (UnsealError, ValueError):
+        key = None
+    if key is None or key.kid != record.kid or not key.halves_match:
+        log.error("signing key %s is not one vbauth made; it is ignored", record.kid)
+        return None
+    return key
 
 
 def signer_of(records: list[SigningKeyRecord], at: datetime) -> SigningKeyRecord | None:
@@ -47,12 +67,20 @@ def signer_of(records: list[SigningKeyRecord], at: datetime) -> SigningKeyRecord
 
 async def load(session: AsyncSession, sealing_key: bytes) -> LoadedKeys:
     records = await live_records(session)
-    signer = signer_of(records, clock.now())
-    keys: list[SigningKey] = [Ed25519Key.from_raw(_unb64(r.public_key)) for r in records]
-    current = None
-    if signer is not None:
-        private = unseal(sealing_key, signer.kid, signer.sealed_private_key)
-        current = Ed25519Key.from_raw(_unb64(signer.public_key), private)
+    opened: dict[str, Ed25519Key] = {}
+    for record in records:
+        # Every key must open with our secret and be the key its kid names: a row anyone
+        # else wrote (an attack review inserted one, and it verified forged tokens) verifies
+        # nothing here. A row that no longer opens at all means another secret: see Runtime.
+        key = _opened(record, sealing_key)
+        if key is not None:
+            opened[record.kid] = key
+    if records and not opened:
+        raise UnsealError("no signing key opens with this secret")
+    usable = [record for record in records if record.kid in opened]
+    signer = signer_of(usable, clock.now())
+    keys: list[SigningKey] = [opened[record.kid] for record in usable]
+    current = opened[signer.kid] if signer is not None else None
     return LoadedKeys(keys, current)
 
 
@@ -72,7 +100,7 @@ async def rotate(
 
 async def retire(session: AsyncSession, kid: str) -> SigningKeyRecord:
     """Stop verifying and publishing ``kid``: tokens it signed fail from the next refresh."""
-    records = await live_records(session)
+    records = await live_records(session, for_update=True)
     record = next((r for r in records if r.kid == kid), None)
     if record is None:
         raise NotFound(f"No live signing key has the kid {kid!r}.", reason="SIGNING_KEY_NOT_FOUND")
