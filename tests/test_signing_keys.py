@@ -31,6 +31,7 @@ from tests.factories import PASSWORD
 from tests.server import Server, cli, running_server
 from tests.upstreams import echo_server
 from vbauth import clock, migrate
+from vbauth.gateway.remote_keys import RemoteKeys
 from vbauth.models import SigningKeyRecord
 from vbauth.runtime import Runtime
 from vbauth.security.tokens import Ed25519Key, InvalidToken, KeyRing
@@ -163,12 +164,21 @@ def test_a_rotation_reaches_every_instance_and_old_tokens_live_until_their_key_r
     states = {row["kid"]: row["state"] for row in keys_json(first, "list")}
     assert states == {old_kid: "verifying", new_kid: "signing"}
 
+    # An upstream's copy of the JWKS that already holds both keys (it verifies the old one).
+    upstream = RemoteKeys(f"{first.base}/.well-known/jwks.json", issuer="vbauth", max_age=0.5)
+    asyncio.run(upstream.fetch())
+    assert upstream.ring.has(old_kid)
+
     retired = keys_json(first, "retire", "--kid", old_kid)
     assert retired["kid"] == old_kid
     for server in (first, second):
         eventually(lambda server=server: me(server, old_token) == 401)
         assert jwks(server) == [new_kid]
     assert me(second, login(first)) == 200
+    # The upstream drops the retired key once its copy is older than the JWKS's max-age,
+    # even though every token it sees names a kid it holds (an attack review found it kept
+    # trusting a retired key for good).
+    eventually(lambda: not asyncio.run(_holds(upstream, old_token, old_kid)))
     states = {row["kid"]: row["state"] for row in keys_json(first, "list")}
     assert states == {old_kid: "retired", new_kid: "signing"}
 
@@ -304,3 +314,7 @@ async def test_a_key_row_written_by_someone_else_verifies_nothing(
             runtime.keys.read(forged.token, at=clock.now())
     finally:
         await runtime.close()
+
+
+async def _holds(upstream: RemoteKeys, token: str, kid: str) -> bool:
+    return (await upstream.ring_for(token)).has(kid)
