@@ -163,6 +163,8 @@ def test_a_rotation_reaches_every_instance_and_old_tokens_live_until_their_key_r
     assert me(second, old_token) == 200  # the old key still verifies
     states = {row["kid"]: row["state"] for row in keys_json(first, "list")}
     assert states == {old_kid: "verifying", new_kid: "signing"}
+    code, table = cli(first, "signing-key", "list")  # 80 columns: the kid must stay whole
+    assert code == 0 and old_kid in table and new_kid in table
 
     # An upstream's copy of the JWKS that already holds both keys (it verifies the old one).
     upstream = RemoteKeys(f"{first.base}/.well-known/jwks.json", issuer="vbauth", max_age=0.5)

@@ -309,13 +309,24 @@ def expire_unverified() -> None:
 
 
 @signing_key_app.command("rotate")
-def signing_key_rotate(as_json: JsonOption = False) -> None:
-    """Make a new signing key: published at once, signing once every instance has loaded it.
+def signing_key_rotate(
+    now: Annotated[
+        bool,
+        typer.Option(
+            "--now",
+            help="Sign with it at once (a leaked key): other instances may refuse its tokens "
+            "until they load it, within the refresh interval.",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a new signing key: published at once, signing once every instance has loaded it
+    (twice VBAUTH_SIGNING_KEY_REFRESH_SECONDS: run this with the servers' settings).
 
     Older keys keep verifying the tokens they signed until they are retired.
     """
     settings = _eddsa_settings()
-    delay = timedelta(seconds=2 * settings.signing_key_refresh_seconds)
+    delay = timedelta(seconds=0 if now else 2 * settings.signing_key_refresh_seconds)
     record = _run(
         lambda session, runtime: signing_keys.rotate(
             session, runtime.sealing_key, activate_after=delay
@@ -363,6 +374,8 @@ def signing_key_list(as_json: JsonOption = False) -> None:
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table("kid", "state", "created", "signs from", "retired", title="signing keys")
+    table.columns[0].no_wrap = True  # retire --kid needs it whole, however narrow the terminal
+    table.columns[0].overflow = "ignore"
     for row in rows:
         table.add_row(
             row["kid"], row["state"], row["created"], row["signs_from"], row["retired"] or ""

@@ -29,8 +29,8 @@ def test_rates_are_written_rate_slash_burst_and_zero_is_off() -> None:
     assert parse_rate("5") == Rate(5.0, 5)
     assert parse_rate("0") is None
     assert parse_rate("0/20") is None
-    assert parse_rate("10/0") is None
-    for bad in ("ten/20", "10/x", "-1/5", "inf/5", "nan/5", ""):
+    # "10/0" was taken as "off" (a newcomer meant "no burst"): it is refused instead.
+    for bad in ("ten/20", "10/x", "-1/5", "inf/5", "nan/5", "", "10/0"):
         with pytest.raises(ValueError):
             parse_rate(bad)
 

@@ -28,7 +28,7 @@ class Rate:
 
 
 def parse_rate(text: str) -> Rate | None:
-    """``"10/20"`` → 10 per second, 20 at once; ``"0"`` (or a zero part) → no limit."""
+    """``"10/20"`` → 10 per second, 20 at once; ``"10"`` → 10 and 10; ``"0"`` → no limit."""
     cleaned = text.strip()
     rate_text, _, burst_text = cleaned.partition("/")
     try:
@@ -40,6 +40,9 @@ def parse_rate(text: str) -> Rate | None:
         ) from None
     if not math.isfinite(per_second) or per_second < 0 or burst < 0:
         raise ValueError(f"a rate and its burst must be finite and not negative: {text!r}")
-    if per_second == 0 or burst == 0:
+    if per_second == 0:
         return None
+    if burst == 0:
+        # "5/0" reads as "5 a second, no burst", not as "off": refuse it rather than guess.
+        raise ValueError(f"a burst must be at least 1 (or the rate 0, for no limit): {text!r}")
     return Rate(per_second, burst)
