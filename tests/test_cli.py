@@ -234,3 +234,34 @@ def test_unusable_settings_stop_the_command_naming_them_but_never_their_values(
     assert "VBAUTH_JWT_SECRET" in done.stderr
     assert "Traceback" not in done.stderr
     assert secret not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("VBAUTH_SMTP_URL", "smtp://mailer:hunter2secret@host:notaport"),
+        ("VBAUTH_SMTP_URL", "ftp://mailer:hunter2secret@host"),
+        ("VBAUTH_REDIS_URL", "http://user:hunter2secret@host"),
+        ("VBAUTH_DATABASE_URL", "mysql://user:hunter2secret@host/db"),
+        ("VBAUTH_ROUTES_FILE", "/nonexistent/routes.toml"),
+        ("VBAUTH_DIRECT_SCOPES", '{"hunter2secret'),
+    ],
+)
+def test_unusable_urls_and_files_stop_the_command_with_their_name(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    # A newcomer's walkthrough got a traceback (exit 1) for each of these.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VBAUTH_")}
+    env |= {"VBAUTH_DATA_DIR": str(tmp_path), name: value}
+    done = subprocess.run(
+        [sys.executable, "-m", "vbauth", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert name in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
+    assert "hunter2secret" not in done.stderr + done.stdout

@@ -23,7 +23,7 @@ from vbauth.demo import DEMO_AUDIENCE, create_demo_app
 from vbauth.events.hub import MAX_FRAME_BYTES
 from vbauth.gateway.identity_header import upstream_keys
 from vbauth.gateway.remote_keys import RemoteKeys
-from vbauth.runtime import Runtime, load_jwt_secret, upstream_secret_for
+from vbauth.runtime import Runtime, check_usable, load_jwt_secret, upstream_secret_for
 from vbauth.schemas import AgentOut, AuditEventOut, CustomerAdminOut
 from vbauth.security.tokens import EDDSA, KeyRing
 from vbauth.services import agents, audit, customers, mail, operator, signing_keys
@@ -82,6 +82,7 @@ def serve(
 ) -> None:
     """Apply migrations, then serve the API."""
     settings = get_settings()
+    check_usable(settings)
     migrate.upgrade(settings.effective_database_url)
     # Made once here, before workers could race to make them.
     load_jwt_secret(settings)
@@ -144,8 +145,9 @@ def demo_upstream(
 @app.command("migrate")
 def migrate_command() -> None:
     """Bring the database schema up to date."""
-    url = get_settings().effective_database_url
-    migrate.upgrade(url)
+    settings = get_settings()
+    check_usable(settings)
+    migrate.upgrade(settings.effective_database_url)
     errors.print("[green]database is up to date[/green]")
 
 
@@ -407,6 +409,7 @@ def _run(work: Callable[[AsyncSession, Runtime], Awaitable[T]]) -> T:
 def _run_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
     """Migrate, then run ``work`` with a runtime; a domain error exits 1 with its reason."""
     settings = get_settings()
+    check_usable(settings)
     migrate.upgrade(settings.effective_database_url)
 
     async def main() -> T:

@@ -15,6 +15,9 @@ from functools import partial
 from pathlib import Path
 
 import anyio
+import redis.asyncio as redis
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.types import ASGIApp
 
@@ -55,6 +58,7 @@ from vbauth.settings import Network, Settings, SettingsError, check_secret_stren
 log = logging.getLogger("vbauth")
 
 SECRET_FILE = "jwt_secret"
+SUPPORTED_DATABASES = frozenset({"sqlite+aiosqlite", "postgresql+asyncpg"})
 MAIL_POLL_SECONDS = 5.0
 SOCKET_RECHECK_SECONDS = 30.0  # catches expiries, and changes elsewhere when Redis is off
 
@@ -89,6 +93,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
+        check_usable(settings)
         engine = make_engine(settings.effective_database_url)
         readers, writers = make_sessionmakers(engine)
         reads = hot_reads(settings.effective_database_url)
@@ -351,6 +356,39 @@ class Runtime:
         await self.flush_last_used()
         await self.reads.close()
         await self.engine.dispose()
+
+
+def check_usable(settings: Settings) -> None:
+    """Refuse, by name and never echoing a value, settings that would fail later with a
+    traceback: URLs of the wrong shape or for a missing driver, an unreadable routes file."""
+    problems = []
+    try:
+        driver = make_url(settings.effective_database_url).drivername
+    except (ArgumentError, ValueError):
+        driver = ""
+    if driver not in SUPPORTED_DATABASES:
+        problems.append(
+            "VBAUTH_DATABASE_URL: not a usable database URL (sqlite+aiosqlite:/// or "
+            "postgresql+asyncpg://)"
+        )
+    if settings.smtp_url is not None:
+        try:
+            SmtpServer.from_url(settings.smtp_url.get_secret_value())
+        except ValueError:
+            problems.append(
+                "VBAUTH_SMTP_URL: not a usable smtp://, smtp+starttls:// or smtps:// URL"
+            )
+    if settings.redis_url:
+        try:
+            redis.ConnectionPool.from_url(settings.redis_url)
+        except ValueError:
+            problems.append("VBAUTH_REDIS_URL: not a usable redis:// URL")
+    try:
+        RouteTable.load(settings.routes_file)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        problems.append(f"VBAUTH_ROUTES_FILE: {type(error).__name__}: {error}")
+    if problems:
+        raise SettingsError("invalid settings: " + "; ".join(problems))
 
 
 def upstream_secret_for(settings: Settings, jwt_secret: str) -> str:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from vbauth.limits.rates import Rate, parse_rate
 
@@ -189,6 +190,10 @@ class SettingsError(ValueError):
 def get_settings() -> Settings:
     try:
         return Settings()
+    except PydanticSettingsError as error:
+        # A JSON setting that is not JSON (VBAUTH_DIRECT_SCOPES='{bad'): name it, not its value.
+        name = str(error).split('"')[1] if '"' in str(error) else "a JSON setting"
+        raise SettingsError(f"invalid settings: VBAUTH_{name.upper()}: not valid JSON") from None
     except ValidationError as error:
         # pydantic's own message quotes each rejected input, and a rejected input may be a
         # secret (a JWT secret too short, say): name the setting and the rule only.
