@@ -109,8 +109,15 @@ def test_nginx_lets_a_token_through_to_the_api(stack: tuple[str, Server]) -> Non
 
 def test_nginx_refuses_what_vbauth_refuses(stack: tuple[str, Server]) -> None:
     base, server = stack
-    assert httpx.get(f"{base}/v1.0/calls").status_code == 401
-    assert httpx.get(f"{base}/v1.0/calls?token=forged").status_code == 401
+    # vbauth's envelope and reason, not nginx's HTML page (a newcomer's walkthrough got HTML).
+    missing = httpx.get(f"{base}/v1.0/calls")
+    assert missing.status_code == 401
+    assert missing.json()["error"]["reason"] == "AUTHENTICATION_REQUIRED"
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+    forged_token = httpx.get(f"{base}/v1.0/calls?token=forged")
+    assert forged_token.status_code == 401
+    assert forged_token.json()["error"]["reason"] == "INVALID_CREDENTIALS"
+    assert forged_token.json()["error"]["request_id"] == forged_token.headers["x-request-id"]
     forged = {"X-VB-Identity": "forged", "X-VB-Customer-Id": "anyone"}
     assert httpx.get(f"{base}/v1.0/calls", headers=forged).status_code == 401
     token = _login(base, EMAIL)
@@ -129,7 +136,9 @@ def test_nginx_refuses_what_vbauth_refuses(stack: tuple[str, Server]) -> None:
     )
     assert agent["agent"]["permission"] == 16
     plain = _login(base, "plain@example.com")
-    assert httpx.get(f"{base}/v1.0/calls?token={plain}").status_code == 403
+    refused = httpx.get(f"{base}/v1.0/calls?token={plain}")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["reason"] == "PERMISSION_DENIED"
 
 
 def test_a_rate_limit_reaches_the_client_as_a_429_through_nginx(stack: tuple[str, Server]) -> None:

@@ -269,7 +269,12 @@ async def _answer_errors(handler: HotHandler, scope: Scope, receive: Receive, se
         elif refused == "stalled":
             await refuse(scope, send, 408, "REQUEST_TIMEOUT", BodyTimeout.message)
         elif isinstance(error, ServiceError | ApiError):
-            await response_for(Request(scope), error)(scope, receive, send)
+            response = response_for(Request(scope), error)
+            if scope["path"].startswith(VERIFY_PREFIX):
+                # A proxy's auth_request keeps no body: the reason travels as a header, so the
+                # proxy can give the client vbauth's envelope (docs/nginx.conf).
+                response.headers["x-vb-error"] = error.reason
+            await response(scope, receive, send)
         else:
             log.exception("unhandled error in request %s", scope["state"]["request_id"])
             response = envelope(Request(scope), 500, "INTERNAL", "An internal error occurred.")
