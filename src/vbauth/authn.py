@@ -316,6 +316,7 @@ class Authenticator:
             resource_id=row["resource_id"],
             allowed_resource_types=tuple(allowed),
             customer_status=row["customer_status"],
+            deletion_scheduled=row["customer_tm_deletion_scheduled"],
             valid_until=self._valid_until(row, None),
         )
 
