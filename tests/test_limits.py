@@ -195,7 +195,7 @@ def test_a_username_is_throttled_after_its_failures_known_or_not(server: Server)
         refused = Caller(server).login(name)  # the right password (for the real one) too
         assert refused.status_code == 429, refused.text
         error = refused.json()["error"]
-        assert error["reason"] == "LOGIN_THROTTLED"
+        assert (error["reason"], error["details"]) == ("LOGIN_THROTTLED", [{"tier": "login"}])
         assert 55 <= int(refused.headers["retry-after"]) <= 60
     # A success before the limit starts the count again.
     other, _ = customer(server)

@@ -174,6 +174,7 @@ class LoginThrottle:
             raise TooManyRequests(
                 "Too many failed logins for this username; wait and try again.",
                 reason="LOGIN_THROTTLED",
+                details=[{"tier": "login"}],  # like every 429: what held it back
                 retry_after=max(1, math.ceil(wait)),
             )
 
