@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -158,6 +159,13 @@ def test_agents_and_accesskeys_of_a_customer_share_its_tier_wherever_they_come_f
     assert_limited(
         Caller(server).request("GET", "/v1.0/calls", params={"token": token}), "v1_customer"
     )
+    # The refusals are in the audit log, once (written off the request's path).
+    deadline = time.monotonic() + 10
+    while not [
+        e for e in audit_entries(server, "rate_limited") if e["details"]["tier"] == "v1_customer"
+    ]:
+        assert time.monotonic() < deadline, "no rate_limited entry"
+        time.sleep(0.2)
     # Another customer has its own bucket.
     _, other = customer(server)
     assert Caller(server).request("GET", "/v1.0/me", params={"token": other}).status_code == 200
@@ -197,6 +205,10 @@ def test_a_username_is_throttled_after_its_failures_known_or_not(server: Server)
         error = refused.json()["error"]
         assert (error["reason"], error["details"]) == ("LOGIN_THROTTLED", [{"tier": "login"}])
         assert 55 <= int(refused.headers["retry-after"]) <= 60
+    # Recorded once for the known username's customer, and the unknown one only as a digest.
+    throttled = audit_entries(server, "login_throttled")
+    assert any(e["details"].get("username") == username for e in throttled)
+    assert all("ghost-" not in json.dumps(e) for e in throttled)
     # A success before the limit starts the count again.
     other, _ = customer(server)
     for _ in range(2):
@@ -212,6 +224,13 @@ def outbox(server: Server) -> list[dict[str, Any]]:
     assert code == 0, output
     rows: list[dict[str, Any]] = json.loads(output)
     return rows
+
+
+def audit_entries(server: Server, type: str) -> list[dict[str, Any]]:
+    code, output = cli(server, "audit", "--type", type, "--limit", "1000", "--json")
+    assert code == 0, output
+    entries: list[dict[str, Any]] = json.loads(output)
+    return entries
 
 
 def nobody() -> str:
