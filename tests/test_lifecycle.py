@@ -450,3 +450,84 @@ def test_the_audit_log_records_each_action_for_its_customer_and_no_secret(
         first, "GET", "/v1.0/audit_events", root, params={"customer_id": owner.customer_id}
     )
     assert {e["customer_id"] for e in theirs.json()["result"]} == {owner.customer_id}
+
+
+def test_a_customer_cannot_lift_a_freeze_the_platform_imposed(pair: tuple[Server, Server]) -> None:
+    # A review found the customer's own admin could undo a superadmin's freeze (for abuse,
+    # say) with DELETE /auth/unregister.
+    first, _ = pair
+    code, output = cli(first, "bootstrap", "--username", ROOT, "--password", PASSWORD)
+    assert code == 0, output
+    root = login(first, ROOT)
+    owner = tenant(first)
+    key = accesskey(owner)
+    path = f"/v1.0/customers/{owner.customer_id}"
+    assert call(first, "POST", f"{path}/freeze", root).status_code == 200
+    for credential in (owner.token, key):
+        error = error_of(call(first, "DELETE", "/auth/unregister", credential), 403)
+        assert error["reason"] == "FROZEN_BY_PLATFORM"
+    assert error_of(owner.call("GET", "/v1.0/me"), 403)["reason"] == "ACCOUNT_FROZEN"
+    assert call(first, "POST", f"{path}/recover", root).status_code == 200
+    assert owner.call("GET", "/v1.0/me").status_code == 200
+
+
+def test_a_delegate_leaves_nothing_behind_and_its_refusals_stay_with_the_caller(
+    pair: tuple[Server, Server],
+) -> None:
+    first, _ = pair
+    code, output = cli(first, "bootstrap", "--username", ROOT, "--password", PASSWORD)
+    assert code == 0, output
+    root = login(first, ROOT)
+    owner, stranger = tenant(first), tenant(first)
+    reason = "ticket 4712: checking their webhook"
+    token = call(
+        first,
+        "POST",
+        "/auth/delegate",
+        root,
+        json={"customer_id": owner.customer_id, "reason": reason},
+    ).json()["token"]
+    agent_id, _ = agent(owner, 16)
+    # What would outlast the delegation: a webhook or an address, a hash, an admin or manager.
+    for method, path, payload in (
+        ("PUT", "/v1.0/customer", {"webhook_uri": "https://attacker.example/hook"}),
+        ("PUT", "/v1.0/customer", {"email": "attacker@example.com"}),
+        ("POST", "/v1.0/directs", {"resource_type": "ai", "resource_id": str(uuid.uuid4())}),
+        ("PUT", f"/v1.0/agents/{agent_id}/permission", {"permission": 32}),
+    ):
+        error = error_of(call(first, method, path, token, json=payload), 403)
+        assert error["reason"] == "DELEGATE_NOT_ALLOWED", (path, error)
+    # Writes through forward-auth are recorded like any other.
+    verified = call(
+        first,
+        "GET",
+        "/auth/verify",
+        token,
+        headers={"X-Original-URI": "/v1.0/calls", "X-Original-Method": "POST"},
+    )
+    assert verified.status_code == 200, verified.text
+    writes = [e for e in audit_of(first, owner.customer_id) if e["type"] == "delegate_request"]
+    assert any(e["details"]["path"] == "/v1.0/calls" for e in writes)
+    # The platform's own customer is no one's to act as.
+    platform_id = call(first, "GET", "/v1.0/customer", root).json()["id"]
+    error_of(
+        call(
+            first,
+            "POST",
+            "/auth/delegate",
+            root,
+            json={"customer_id": platform_id, "reason": reason},
+        ),
+        403,
+    )
+    # A customer asking to act as another writes nothing into that other's log.
+    before = len(audit_of(first, stranger.customer_id))
+    error_of(
+        owner.call(
+            "POST", "/auth/delegate", json={"customer_id": stranger.customer_id, "reason": reason}
+        ),
+        403,
+    )
+    assert len(audit_of(first, stranger.customer_id)) == before
+    mine = [e for e in audit_of(first, owner.customer_id) if e["type"] == "delegate_token_denied"]
+    assert mine and mine[0]["details"]["denial_reason"] == "not_superadmin"

@@ -58,6 +58,9 @@ class Customer(Base):
     terms_agreed_version: Mapped[str] = mapped_column(String(64), default="")
     terms_agreed_ip: Mapped[str] = mapped_column(String(64), default="")
     tm_deletion_scheduled: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who froze it: "owner" (unregistered; its admins may recover it) or "platform" (a
+    # superadmin; only a superadmin may). Empty while not frozen.
+    frozen_by: Mapped[str] = mapped_column(String(16), default="", server_default="")
     tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     tm_update: Mapped[datetime | None] = mapped_column(UTCDateTime)
     tm_delete: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -303,11 +303,15 @@ class Runtime:
 
     async def purge_frozen(self) -> int:
         """Erase customers frozen for longer than their grace period; returns how many."""
-        async with self.transaction() as session:
-            purged = await lifecycle.purge_frozen(session)
+        async with self.transaction(write=False) as session:
+            due = await lifecycle.due_for_purge(session)
+        purged = 0
+        for customer_id in due:  # one transaction each: one failure stops no other
+            async with self.transaction() as session:
+                purged += await lifecycle.purge_one(session, customer_id)
         if purged:
-            log.info("erased %d customer(s) frozen for 30 days", len(purged))
-        return len(purged)
+            log.info("erased %d customer(s) frozen for 30 days", purged)
+        return purged
 
     async def run_background(self) -> None:
         """The periodic jobs of a serving process; runs until cancelled."""

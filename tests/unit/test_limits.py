@@ -174,3 +174,10 @@ def test_ipv6_clients_share_a_bucket_per_64() -> None:
     assert bucket_key("2001:db8:1:3::1") != bucket_key("2001:db8:1:2::1")
     assert bucket_key("203.0.113.9") == "203.0.113.9"
     assert bucket_key("not an address") == "not an address"
+
+
+def test_a_scope_without_headers_is_its_peer() -> None:
+    # The lifespan's scope has no headers: a review found scope_client raised KeyError there
+    # behind trusted proxies, failing every background job that wrote to the audit log.
+    proxy = Settings(trusted_proxies=["127.0.0.1/32"]).trusted_networks
+    assert scope_client({"type": "lifespan"}, proxy) == ""

@@ -86,6 +86,10 @@ async def delegate(body: DelegateIn, me: CurrentIdentity, runtime: RuntimeDep) -
             )
     except delegation.Denied as denied:
         # After the request's transaction ended: on SQLite a second writer would wait for it.
+        # Once a minute per caller and target: refusals cost the caller nothing.
+        key = ("delegate_token_denied", me.customer_id, denied.customer_id, denied.denial_reason)
+        if not audit.first_in_a_while(key):
+            raise denied.error from None
         await audit.record_alone(
             runtime.transaction,
             "delegate_token_denied",

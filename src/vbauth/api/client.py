@@ -33,7 +33,9 @@ def scope_client(scope: Scope, networks: list[Network]) -> str:
     # Every line, in order: a proxy may add its own line after the client's (HAProxy does),
     # and the rightmost address is the one a trusted proxy vouches for.
     lines = [
-        value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"
+        value.decode("latin-1")
+        for name, value in scope.get("headers", ())
+        if name == b"x-forwarded-for"
     ]
     return client_address(peer, ", ".join(lines) or None, networks)
 

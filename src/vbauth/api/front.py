@@ -158,8 +158,10 @@ class Dispatch:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        # For the audit log: who is asking, worked out only if an entry is written.
-        audit.current_scope.set((scope, self._client_address))
+        if scope["type"] in ("http", "websocket"):
+            # For the audit log: who is asking, worked out only if an entry is written. Not
+            # for the lifespan: the background jobs it starts act as the operator.
+            audit.current_scope.set((scope, self._client_address))
         if scope["type"] != "http":
             await self.api(scope, receive, send)  # sockets check their limits (api/ws.py)
         elif self.limits is not None and not await self._admitted(path, scope, receive, send):

@@ -47,14 +47,7 @@ class HotRoutes:
         identity = await identify(runtime, request.headers, request.cookies, request.query_params)
         await runtime.limits.check_customer(identity, scope["state"])
         policy.authorize(identity)
-        if isinstance(identity, DelegateIdentity) and scope["method"] not in READ_METHODS:
-            await audit.record_alone(
-                runtime.transaction,
-                "delegate_request",
-                customer_id=identity.customer_id,
-                by=identity,
-                details={"method": scope["method"], "path": raw_path},
-            )
+        await _audit_delegate_write(runtime, identity, scope["method"], raw_path)
         request_id = scope["state"]["request_id"]
         signed = runtime.identity_signer.headers(
             identity,
@@ -120,6 +113,7 @@ class HotRoutes:
         identity = await _identify(self.runtime, headers, query)
         await self.runtime.limits.check_customer(identity, scope["state"])
         policy.authorize(identity)
+        await _audit_delegate_write(self.runtime, identity, method, raw_path)
         signed = self.runtime.identity_signer.raw_headers(
             identity,
             scope["state"]["request_id"],
@@ -154,6 +148,20 @@ class HotRoutes:
         method = headers.get(METHOD_HEADERS[style]) or scope["method"]
         raw_path, _, query = source.partition("?")
         return method.upper(), raw_path, query
+
+
+async def _audit_delegate_write(
+    runtime: Runtime, identity: Identity, method: str, raw_path: str
+) -> None:
+    """A delegate's every write is on the customer's record, whichever way it passes."""
+    if isinstance(identity, DelegateIdentity) and method not in READ_METHODS:
+        await audit.record_alone(
+            runtime.transaction,
+            "delegate_request",
+            customer_id=identity.customer_id,
+            by=identity,
+            details={"method": method, "path": raw_path},
+        )
 
 
 async def _identify(runtime: Runtime, headers: Mapping[str, str], query: str) -> Identity:

@@ -84,6 +84,12 @@ async def signup(
         detail=SIGNUP_KEY_DETAIL,
         expire=accesskeys.DEFAULT_EXPIRE,
     )
+    audit.record(
+        session,
+        "accesskey_created",
+        customer_id=customer.id,
+        details={"accesskey_id": str(key.id), "token_prefix": key.token_prefix, "why": "signup"},
+    )
     await verification.mail_link(
         session,
         customer=customer,
@@ -163,6 +169,12 @@ async def _revoke_signup_keys(session: AsyncSession, customer: Customer) -> None
     )
     for key in keys:
         await changes.revoke(session, key)
+        audit.record(
+            session,
+            "accesskey_deleted",
+            customer_id=customer.id,
+            details={"accesskey_id": str(key.id), "why": "signup key not kept at verification"},
+        )
 
 
 async def _adopt_pending_email(session: AsyncSession, customer: Customer) -> None:

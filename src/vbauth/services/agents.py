@@ -182,6 +182,7 @@ async def update_permission(
     _require_grantable(by, permission)
     if permission & (ADMIN_OR_MANAGER | PROJECT_BITS) & ~agent.permission:
         require_recent_login(by)  # new admin or manager rights: see _require_proof
+        refuse_delegate(by, "grant admin or manager rights")  # they outlast the delegation
     if agent.permission & SUPER_ADMIN_BIT and not permission & SUPER_ADMIN_BIT:
         await _keep_a_superadmin(session, agent)
     if is_admin_level(agent.permission) and not is_admin_level(permission):

@@ -18,8 +18,9 @@ from vbauth.models import Agent, Customer, LoginSession
 from vbauth.permissions import ADMIN_OR_MANAGER, Permission
 from vbauth.reads import HotReads, Row
 from vbauth.security.passwords import Passwords
-from vbauth.services import agents, events, verification
+from vbauth.services import agents, audit, events, verification
 from vbauth.services.changes import apply_changes
+from vbauth.services.delegation import refuse_delegate
 from vbauth.services.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -81,6 +82,13 @@ async def create(
         password=admin_password,
         name=FIRST_ADMIN_NAME,
         permission=Permission.CUSTOMER_ADMIN,
+    )
+    audit.record(
+        session,
+        "agent_created",
+        customer_id=customer.id,
+        by=by,
+        details={"agent_id": str(admin.id), "username": admin.username, "first_admin": True},
     )
     return customer, admin
 
@@ -161,6 +169,7 @@ async def update_own(
         raise PermissionDenied()
     if changes.keys() & {"email", "webhook_method", "webhook_uri"}:
         require_verified_signup(by)  # where the account's mail and events would go
+        refuse_delegate(by, "change where the account's mail and events go")
     customer = await session.get(Customer, by.customer_id)
     if customer is None:
         raise NotFound(reason="CUSTOMER_NOT_FOUND")
@@ -187,6 +196,7 @@ async def delete(session: AsyncSession, *, by: Identity, customer_id: uuid.UUID)
         .values(tm_revoke=moment)
     )
     mark_identity_changed(session)
+    audit.record(session, "customer_deleted", customer_id=customer.id, by=by)
     await session.flush()
     events.announce(session, "deleted", customer)
     return customer

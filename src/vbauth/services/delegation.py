@@ -57,14 +57,16 @@ async def delegate(
             "invalid_input",
             None,
         ) from None
+    # Refusals of callers who may not delegate are recorded in their own customer's log, not
+    # the target's: anyone could otherwise write into any customer's log.
     if isinstance(by, DelegateIdentity):
         raise Denied(
             PermissionDenied("A delegate cannot delegate.", reason="RECURSIVE_DELEGATION"),
             "recursive_delegation",
-            target_id,
+            by.customer_id,
         )
     if not isinstance(by, AgentIdentity) or not by.is_superadmin:
-        raise Denied(PermissionDenied(), "not_superadmin", target_id)
+        raise Denied(PermissionDenied(), "not_superadmin", by.customer_id)
     if not REASON.fullmatch(reason):
         raise Denied(
             Unprocessable(
@@ -76,8 +78,16 @@ async def delegate(
     customer = await session.get(Customer, target_id)
     if customer is None:
         raise Denied(NotFound(reason="CUSTOMER_NOT_FOUND"), "customer_not_found", None)
-    if customer.status == "deleted" or customer.tm_delete is not None:
+    if customer.status in ("deleted", "expired") or customer.tm_delete is not None:
         raise Denied(NotFound(reason="CUSTOMER_NOT_FOUND"), "customer_deleted", target_id)
+    if customer.is_platform:  # its agents are superadmins: one acts as itself
+        raise Denied(
+            PermissionDenied(
+                "The platform's own customer cannot be delegated to.", reason="PLATFORM"
+            ),
+            "invalid_input",
+            target_id,
+        )
     moment = clock.now()
     delegation = Delegation(
         agent_id=by.agent_id,

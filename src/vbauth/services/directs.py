@@ -19,6 +19,7 @@ from vbauth.security.keys import DIRECT_PREFIX, new_direct_hash
 from vbauth.security.tokens import IssuedToken, KeyRing
 from vbauth.services import audit, events
 from vbauth.services.changes import revoke
+from vbauth.services.delegation import refuse_delegate
 from vbauth.services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from vbauth.services.pages import Page, paged
 
@@ -46,6 +47,7 @@ async def create(
 ) -> Direct:
     """One hash per resource: a second one for the same resource is a conflict."""
     _require_manager(by)
+    refuse_delegate(by, "make direct hashes")  # a hash outlasts the delegation
     if resource_type not in RESOURCE_TYPES:
         raise InvalidArgument(f"resource_type must be one of {', '.join(sorted(RESOURCE_TYPES))}.")
     if resource_id.int == 0:
@@ -98,6 +100,7 @@ async def list_page(
 async def regenerate(session: AsyncSession, *, by: Identity, direct_id: uuid.UUID) -> Direct:
     """A new hash for the same resource; every token booted from the old one dies."""
     direct = await get(session, by=by, direct_id=direct_id)
+    refuse_delegate(by, "make direct hashes")
     direct.hash = new_direct_hash()
     direct.generation += 1
     direct.tm_update = clock.now()

@@ -49,11 +49,11 @@ async def unregister(
     immediate: bool,
 ) -> Customer:
     """The caller's own customer, frozen (or, ``immediate``, erased) on its admin's word."""
+    _require_own_admin(by)  # a manager is refused whatever it sends
     if bool(password) == bool(confirmation_phrase):
         raise InvalidArgument(
             "Send exactly one of password and confirmation_phrase.", reason="INVALID_CONFIRMATION"
         )
-    _require_own_admin(by)
     if confirmation_phrase is not None and confirmation_phrase != CONFIRMATION_PHRASE:
         raise InvalidArgument(
             f'The confirmation_phrase must be "{CONFIRMATION_PHRASE}".',
@@ -69,9 +69,14 @@ async def unregister(
 
 
 async def undo_unregister(session: AsyncSession, *, by: Identity) -> Customer:
-    """Recover the caller's own frozen customer (``DELETE /auth/unregister``)."""
+    """Recover the caller's own frozen customer (``DELETE /auth/unregister``): only from its
+    own unregistering; a freeze the platform imposed is the platform's to lift."""
     _require_own_admin(by)
     customer = await _own_customer(session, by)
+    if customer.status == "frozen" and customer.frozen_by == "platform":
+        raise PermissionDenied(
+            "The platform froze this account; contact support.", reason="FROZEN_BY_PLATFORM"
+        )
     await recover(session, customer=customer, by=by)
     return customer
 
@@ -106,6 +111,8 @@ async def freeze(session: AsyncSession, *, customer: Customer, by: Identity | No
         )
     moment = clock.now()
     customer.status, customer.tm_deletion_scheduled, customer.tm_update = "frozen", moment, moment
+    own = by is not None and not by.is_superadmin and by.customer_id == customer.id
+    customer.frozen_by = "owner" if own else "platform"
     mark_identity_changed(session)
     audit.record(
         session,
@@ -121,7 +128,7 @@ async def freeze(session: AsyncSession, *, customer: Customer, by: Identity | No
 async def recover(session: AsyncSession, *, customer: Customer, by: Identity | None) -> None:
     if customer.status != "frozen":
         raise InvalidArgument("Only a frozen customer can be recovered.", reason="NOT_FROZEN")
-    customer.status, customer.tm_deletion_scheduled = "active", None
+    customer.status, customer.tm_deletion_scheduled, customer.frozen_by = "active", None, ""
     customer.tm_update = clock.now()
     mark_identity_changed(session)
     audit.record(session, "customer_recovered", customer_id=customer.id, by=by)
@@ -176,20 +183,33 @@ async def erase(
     events.announce(session, "deleted", customer)
 
 
-async def purge_frozen(session: AsyncSession) -> list[uuid.UUID]:
-    """Erase the customers frozen longer than the grace period; returns their ids."""
+async def due_for_purge(session: AsyncSession) -> list[uuid.UUID]:
+    """The customers frozen for longer than the grace period."""
     due = clock.now() - GRACE
     found = await session.scalars(
-        select(Customer).where(
+        select(Customer.id).where(
             Customer.status == "frozen",
             or_(Customer.tm_deletion_scheduled.is_(None), Customer.tm_deletion_scheduled <= due),
         )
     )
-    purged = []
-    for customer in list(found.all()):
-        await erase(session, customer=customer, by=None, why="30 days frozen")
-        purged.append(customer.id)
-    return purged
+    return list(found.all())
+
+
+async def purge_one(session: AsyncSession, customer_id: uuid.UUID) -> bool:
+    """Erase one due customer, locked and checked again: another instance may be at it, or
+    the customer recovered since it was found. False when there was nothing to do."""
+    customer = await session.scalar(
+        select(Customer).where(Customer.id == customer_id).with_for_update(skip_locked=True)
+    )
+    due = clock.now() - GRACE
+    if (
+        customer is None
+        or customer.status != "frozen"
+        or (customer.tm_deletion_scheduled is not None and customer.tm_deletion_scheduled > due)
+    ):
+        return False
+    await erase(session, customer=customer, by=None, why="30 days frozen")
+    return True
 
 
 def _require_own_admin(by: Identity) -> None:

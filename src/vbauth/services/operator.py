@@ -10,7 +10,7 @@ from vbauth.db import mark_identity_changed
 from vbauth.models import Agent, Customer
 from vbauth.permissions import Permission
 from vbauth.security.passwords import Passwords, password_problem
-from vbauth.services import agents, customers
+from vbauth.services import agents, audit, customers
 from vbauth.services.errors import AlreadyExists, InvalidArgument
 from vbauth.services.validation import normalize_username
 
@@ -48,6 +48,12 @@ async def bootstrap_superadmin(
         existing.password_hash = await passwords.hash(password)
         existing.tm_update = clock.now()
         await agents.revoke_sessions(session, agent_id=existing.id)
+        audit.record(
+            session,
+            "password_reset",
+            customer_id=existing.customer_id,
+            details={"agent_id": str(existing.id), "via": "vbauth bootstrap"},
+        )
         mark_identity_changed(session)
         await session.flush()
         return existing, False

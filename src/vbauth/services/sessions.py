@@ -50,7 +50,9 @@ async def end_all(
     """End every session of the agent but ``keep`` (the caller's own, for "log out others")."""
     await _visible_agent(session, by, agent_id)
     query = select(LoginSession.id, LoginSession.customer_id).where(
-        LoginSession.agent_id == agent_id, LoginSession.tm_revoke.is_(None)
+        LoginSession.agent_id == agent_id,
+        LoginSession.tm_revoke.is_(None),
+        LoginSession.tm_expire > clock.now(),  # what the list shows: expired ones end anyway
     )
     rows = [row for row in (await session.execute(query)).all() if row.id != keep]
     if rows:
