@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import pytest
 from starlette.requests import Request
 
@@ -181,3 +184,19 @@ def test_a_scope_without_headers_is_its_peer() -> None:
     # behind trusted proxies, failing every background job that wrote to the audit log.
     proxy = Settings(trusted_proxies=["127.0.0.1/32"]).trusted_networks
     assert scope_client({"type": "lifespan"}, proxy) == ""
+
+
+@pytest.mark.anyio
+async def test_hits_sent_together_are_judged_together_and_each_counts() -> None:
+    # Concurrent hits go to Redis as one script call (one round trip for many requests).
+    buckets = RedisBuckets(
+        "redis://127.0.0.1:6379/0", timeout=1.0, fallback=MemoryBuckets(), prefix="vbauth-test"
+    )
+    key = uuid.uuid4().hex
+    try:
+        waits = await asyncio.gather(*(buckets.hit("t", Rate(1.0, 5), key) for _ in range(10)))
+        other = await buckets.hit("t", Rate(1.0, 5), uuid.uuid4().hex)
+    finally:
+        await buckets.close()
+    assert sorted(wait == 0 for wait in waits) == [False] * 5 + [True] * 5
+    assert other == 0
