@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -196,6 +197,22 @@ def test_an_immediate_unregister_erases_the_customer_and_ends_its_credentials(
     )
     assert response.status_code == 401
     assert "customer_deleted" in types_of(audit_of(first, owner.customer_id))
+    # What stays in the database says nothing about the people (a review found key names and
+    # the sessions' addresses and browsers left behind).
+    with sqlite3.connect(first.env["VBAUTH_DATABASE_URL"].split("///", 1)[1]) as db:
+        customer = owner.customer_id.replace("-", "")
+        rows = db.execute(
+            "SELECT client_ip, user_agent FROM login_sessions WHERE customer_id = ?", (customer,)
+        ).fetchall()
+        names = db.execute(
+            "SELECT name, detail FROM accesskeys WHERE customer_id = ?", (customer,)
+        ).fetchall()
+        agents = db.execute(
+            "SELECT username, password_hash FROM agents WHERE customer_id = ?", (customer,)
+        ).fetchall()
+    assert rows and all(row == ("", "") for row in rows)
+    assert names and all(row == ("", "") for row in names)
+    assert agents and all(owner.admin not in row[0] and row[1] == "" for row in agents)
 
 
 def test_superadmins_freeze_and_recover_any_customer(pair: tuple[Server, Server]) -> None:

@@ -168,10 +168,19 @@ async def erase(
             .where(model.customer_id == customer.id, model.tm_delete.is_(None))
             .values(tm_delete=moment)
         )
+    # Names people gave their keys, and where and with what they logged in, go too.
+    await session.execute(
+        sql_update(AccessKey).where(AccessKey.customer_id == customer.id).values(name="", detail="")
+    )
     await session.execute(
         sql_update(LoginSession)
         .where(LoginSession.customer_id == customer.id, LoginSession.tm_revoke.is_(None))
         .values(tm_revoke=moment)
+    )
+    await session.execute(
+        sql_update(LoginSession)
+        .where(LoginSession.customer_id == customer.id)
+        .values(client_ip="", user_agent="")
     )
     await session.execute(delete(OneTimeToken).where(OneTimeToken.customer_id == customer.id))
     await session.execute(delete(Binding).where(Binding.customer_id == customer.id))
