@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import BASE_URL, make_settings
-from tests.factories import PASSWORD, assert_error, make_agent, make_customer
+from tests.factories import PASSWORD, assert_error, bearer, login, make_agent, make_customer
 from vbauth import clock
 from vbauth.app import create_app
 from vbauth.models import Agent, LoginSession
@@ -429,3 +429,31 @@ async def test_guesses_sent_at_once_cannot_outrun_the_login_throttle(
         await own.close()
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses == [401] * 5 + [429] * 25
+
+
+async def test_unregistering_with_a_password_is_no_side_door_past_the_throttle(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    # A review found POST /auth/unregister checked passwords with no throttle (and inside a
+    # write transaction): a token holder could guess the password there for ever.
+    own = Runtime.build(
+        make_settings(str(runtime.settings.effective_database_url), tmp_path, login_max_failures=3)
+    )
+    await own.start()
+    tenant = await make_customer(own)
+    transport = httpx.ASGITransport(app=create_app(runtime=own))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+            token = await login(http, tenant.admin.username)
+            wrong = {"password": "not the password"}
+            statuses = [
+                (await http.post("/auth/unregister", json=wrong, headers=bearer(token))).status_code
+                for _ in range(4)
+            ]
+            locked = await http.post(
+                "/auth/login", json={"username": tenant.admin.username, "password": PASSWORD}
+            )
+    finally:
+        await own.close()
+    assert statuses == [400, 400, 400, 429]
+    assert_error(locked, 429, "LOGIN_THROTTLED")

@@ -13,22 +13,24 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 @router.post("/unregister", dependencies=[SameSiteOnly])
 async def unregister(
-    body: UnregisterIn, me: UnregisteringIdentity, session: SessionDep, runtime: RuntimeDep
+    body: UnregisterIn, me: UnregisteringIdentity, runtime: RuntimeDep
 ) -> CustomerOut:
     """Freeze the caller's customer: 30 days to recover it, then its data is erased.
 
     Send exactly one of ``password`` (the calling admin's) and ``confirmation_phrase``
     (``"DELETE"``; accesskeys have no password). ``immediate: true`` erases it now.
     """
-    customer = await lifecycle.unregister(
-        session,
+    await lifecycle.confirm_unregister(
+        runtime.reads,
         by=me,
         passwords=runtime.passwords,
+        throttle=runtime.login_throttle,
         password=body.password,
         confirmation_phrase=body.confirmation_phrase,
-        immediate=body.immediate,
     )
-    return CustomerOut.model_validate(customer)
+    async with runtime.transaction() as session:
+        customer = await lifecycle.unregister(session, by=me, immediate=body.immediate)
+        return CustomerOut.model_validate(customer)
 
 
 @router.delete("/unregister", dependencies=[SameSiteOnly])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,7 @@ from vbauth import clock
 from vbauth.authn import FROZEN_GRACE_DAYS
 from vbauth.db import mark_identity_changed
 from vbauth.identity import AccesskeyIdentity, AgentIdentity, Identity
+from vbauth.limits.throttle import LoginThrottle
 from vbauth.models import (
     AccessKey,
     Agent,
@@ -30,6 +31,7 @@ from vbauth.models import (
     OutboxMessage,
 )
 from vbauth.permissions import Permission
+from vbauth.reads import HotReads
 from vbauth.security.passwords import Passwords
 from vbauth.services import audit, customers, events
 from vbauth.services.errors import InvalidArgument, PermissionDenied, StateInvalid
@@ -39,16 +41,21 @@ CONFIRMATION_PHRASE = "DELETE"
 ERASED_DOMAIN = "removed.voipbin.net"
 
 
-async def unregister(
-    session: AsyncSession,
+async def confirm_unregister(
+    reads: HotReads,
     *,
     by: Identity,
     passwords: Passwords,
+    throttle: LoginThrottle,
     password: str | None,
     confirmation_phrase: str | None,
-    immediate: bool,
-) -> Customer:
-    """The caller's own customer, frozen (or, ``immediate``, erased) on its admin's word."""
+) -> None:
+    """The caller may unregister and says so: its role, then exactly one proof.
+
+    Run before the write transaction opens: the password check is a login's argon2 (on
+    SQLite, inside a write transaction it would hold every writer), and it counts against
+    the login throttle like a login does, so it is no side door for guessing.
+    """
     _require_own_admin(by)  # a manager is refused whatever it sends
     if bool(password) == bool(confirmation_phrase):
         raise InvalidArgument(
@@ -60,7 +67,22 @@ async def unregister(
             reason="INVALID_CONFIRMATION",
         )
     if password:
-        await _check_own_password(session, by, passwords, password)
+        if not isinstance(by, AgentIdentity):  # an accesskey has no password: the phrase
+            await passwords.verify(None, password)  # the same work as a wrong one
+            raise InvalidArgument("The password is not right.", reason="INVALID_CONFIRMATION")
+        await throttle.attempt(by.username)
+        row = await reads.first(PASSWORD_OF, {"agent_id": by.agent_id})
+        stored = row["password_hash"] if row is not None else None
+        if not (await passwords.verify(stored, password)).ok:
+            raise InvalidArgument("The password is not right.", reason="INVALID_CONFIRMATION")
+        await throttle.succeeded(by.username)
+
+
+PASSWORD_OF = select(Agent.password_hash).where(Agent.id == bindparam("agent_id"))
+
+
+async def unregister(session: AsyncSession, *, by: Identity, immediate: bool) -> Customer:
+    """The caller's own customer, frozen (or, ``immediate``, erased), once confirmed."""
     customer = await _own_customer(session, by)
     await freeze(session, customer=customer, by=by)
     if immediate:
@@ -236,14 +258,3 @@ async def _own_customer(session: AsyncSession, by: Identity) -> Customer:
     if customer is None or customer.tm_delete is not None:
         raise PermissionDenied("This customer no longer exists.")
     return customer
-
-
-async def _check_own_password(
-    session: AsyncSession, by: Identity, passwords: Passwords, password: str
-) -> None:
-    """An accesskey has no password: it must use the phrase (reference §1.7)."""
-    stored = None
-    if isinstance(by, AgentIdentity):
-        stored = await session.scalar(select(Agent.password_hash).where(Agent.id == by.agent_id))
-    if not (await passwords.verify(stored, password)).ok:
-        raise InvalidArgument("The password is not right.", reason="INVALID_CONFIRMATION")
