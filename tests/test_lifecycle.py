@@ -305,6 +305,27 @@ def test_delegation_acts_as_an_admin_within_its_limits(pair: tuple[Server, Serve
     }
     assert {"not_superadmin", "invalid_input", "recursive_delegation"} <= denials
 
+    # A new password for the superadmin ends its delegations too (a thief who had the old one
+    # keeps no customer's door open).
+    second_token = call(
+        first, "POST", delegate, root, json={"customer_id": owner.customer_id, "reason": reason}
+    ).json()["token"]
+    assert call(first, "GET", "/v1.0/agents", second_token).status_code == 200
+    root_me = call(first, "GET", "/v1.0/me", root).json()["id"]
+    changed = call(
+        first,
+        "PUT",
+        f"/v1.0/agents/{root_me}/password",
+        root,
+        json={"password": PASSWORD, "current_password": PASSWORD},
+    )
+    assert changed.status_code == 200, changed.text
+    for server in (first, second):
+        assert call(server, "GET", "/v1.0/agents", second_token).status_code == 401
+    token = call(
+        first, "POST", delegate, root, json={"customer_id": owner.customer_id, "reason": reason}
+    ).json()["token"]
+    assert call(second, "GET", "/v1.0/agents", token).status_code == 200
     # The superadmin loses the bit: the delegation ends with it, everywhere.
     root_id = call(first, "GET", "/v1.0/me", root).json()["id"]
     code, output = cli(

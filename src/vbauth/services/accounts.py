@@ -231,6 +231,7 @@ async def reset_password(
     agent.password_hash = await passwords.hash(password)
     agent.tm_update = clock.now()
     await agents.revoke_sessions(session, agent_id=agent.id)
+    await agents.end_delegations(session, agent_id=agent.id)
     await one_time.use_up(session, agent_id=agent.id, purpose=one_time.PASSWORD_RESET)
     audit.record(
         session,

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vbauth import clock
 from vbauth.db import columns_of, mark_identity_changed
 from vbauth.identity import AgentIdentity, Identity
-from vbauth.models import Agent, Customer, LoginSession
+from vbauth.models import Agent, Customer, Delegation, LoginSession
 from vbauth.permissions import (
     ADMIN_OR_MANAGER,
     MAX_PERMISSION,
@@ -222,6 +222,7 @@ async def update_password(
     agent.tm_update = clock.now()
     keep = by.session_id if agent.id == by.agent_id else None
     await revoke_sessions(session, agent_id=agent.id, except_session=keep)
+    await end_delegations(session, agent_id=agent.id)
     await one_time.use_up(session, agent_id=agent.id, purpose=one_time.PASSWORD_RESET)
     audit.record(
         session,
@@ -281,6 +282,7 @@ async def delete(session: AsyncSession, *, by: Identity, agent_id: uuid.UUID) ->
         await _keep_an_admin(session, agent)
     agent.tm_delete = agent.tm_update = clock.now()
     await revoke_sessions(session, agent_id=agent.id)
+    await end_delegations(session, agent_id=agent.id)
     audit.record(
         session,
         "agent_deleted",
@@ -308,6 +310,17 @@ async def revoke_sessions(
     if only is not None:
         query = query.where(LoginSession.id == only)
     await session.execute(query.values(tm_revoke=clock.now()))
+    mark_identity_changed(session)
+
+
+async def end_delegations(session: AsyncSession, *, agent_id: uuid.UUID) -> None:
+    """End every live delegation a superadmin holds: with a new password, a thief who had the
+    old one keeps no customer's door open either."""
+    await session.execute(
+        update(Delegation)
+        .where(Delegation.agent_id == agent_id, Delegation.tm_revoke.is_(None))
+        .values(tm_revoke=clock.now())
+    )
     mark_identity_changed(session)
 
 

@@ -48,6 +48,7 @@ async def bootstrap_superadmin(
         existing.password_hash = await passwords.hash(password)
         existing.tm_update = clock.now()
         await agents.revoke_sessions(session, agent_id=existing.id)
+        await agents.end_delegations(session, agent_id=existing.id)
         audit.record(
             session,
             "password_reset",
