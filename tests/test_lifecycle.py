@@ -339,6 +339,12 @@ def test_delegation_acts_as_an_admin_within_its_limits(pair: tuple[Server, Serve
     assert demoted.status_code == 200, demoted.text
     for server in (first, second):
         assert call(server, "GET", "/v1.0/agents", token).status_code == 401
+    # Giving the bit back revives no delegation (a walkthrough found it did).
+    restored = call(
+        first, "PUT", f"/v1.0/agents/{root_id}/permission", root2, json={"permission": 33}
+    )
+    assert restored.status_code == 200, restored.text
+    assert call(first, "GET", "/v1.0/agents", token).status_code == 401
 
 
 def test_sessions_are_listed_and_ended_on_every_instance(pair: tuple[Server, Server]) -> None:
@@ -505,8 +511,20 @@ def test_a_customer_cannot_lift_a_freeze_the_platform_imposed(pair: tuple[Server
         error = error_of(call(first, "DELETE", "/auth/unregister", credential), 403)
         assert error["reason"] == "FROZEN_BY_PLATFORM"
     assert error_of(owner.call("GET", "/v1.0/me"), 403)["reason"] == "ACCOUNT_FROZEN"
+    # Nor erase itself out of it (a walkthrough erased an account under investigation).
+    erase = {"confirmation_phrase": "DELETE", "immediate": True}
+    assert error_of(owner.call("POST", "/auth/unregister", json=erase), 403)["reason"] == (
+        "FROZEN_BY_PLATFORM"
+    )
     assert call(first, "POST", f"{path}/recover", root).status_code == 200
     assert owner.call("GET", "/v1.0/me").status_code == 200
+    # Freezing itself first buys nothing: the platform's freeze takes over.
+    mine = owner.call("POST", "/auth/unregister", json={"confirmation_phrase": "DELETE"})
+    assert mine.status_code == 200
+    assert call(first, "POST", f"{path}/freeze", root).status_code == 200
+    error = error_of(owner.call("DELETE", "/auth/unregister"), 403)
+    assert error["reason"] == "FROZEN_BY_PLATFORM"
+    assert call(first, "POST", f"{path}/recover", root).status_code == 200
 
 
 def test_a_delegate_leaves_nothing_behind_and_its_refusals_stay_with_the_caller(

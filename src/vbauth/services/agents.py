@@ -185,6 +185,7 @@ async def update_permission(
         refuse_delegate(by, "grant admin or manager rights")  # they outlast the delegation
     if agent.permission & SUPER_ADMIN_BIT and not permission & SUPER_ADMIN_BIT:
         await _keep_a_superadmin(session, agent)
+        await end_delegations(session, agent_id=agent.id)  # giving the bit back revives none
     if is_admin_level(agent.permission) and not is_admin_level(permission):
         await _keep_an_admin(session, agent)
     audit.record(

@@ -34,6 +34,7 @@ from vbauth.permissions import Permission
 from vbauth.reads import HotReads
 from vbauth.security.passwords import Passwords
 from vbauth.services import audit, customers, events
+from vbauth.services.delegation import refuse_delegate
 from vbauth.services.errors import InvalidArgument, PermissionDenied, StateInvalid
 
 GRACE = timedelta(days=FROZEN_GRACE_DAYS)  # what a frozen caller's 403 says it has
@@ -69,7 +70,10 @@ async def confirm_unregister(
     if password:
         if not isinstance(by, AgentIdentity):  # an accesskey has no password: the phrase
             await passwords.verify(None, password)  # the same work as a wrong one
-            raise InvalidArgument("The password is not right.", reason="INVALID_CONFIRMATION")
+            raise InvalidArgument(
+                'An accesskey has no password: send confirmation_phrase "DELETE".',
+                reason="INVALID_CONFIRMATION",
+            )
         await throttle.attempt(by.username)
         row = await reads.first(PASSWORD_OF, {"agent_id": by.agent_id})
         stored = row["password_hash"] if row is not None else None
@@ -84,6 +88,12 @@ PASSWORD_OF = select(Agent.password_hash).where(Agent.id == bindparam("agent_id"
 async def unregister(session: AsyncSession, *, by: Identity, immediate: bool) -> Customer:
     """The caller's own customer, frozen (or, ``immediate``, erased), once confirmed."""
     customer = await _own_customer(session, by)
+    if customer.status == "frozen" and customer.frozen_by == "platform":
+        # Frozen for the platform's reasons (an investigation, say): not the customer's to
+        # end, by recovering or by erasing itself.
+        raise PermissionDenied(
+            "The platform froze this account; contact support.", reason="FROZEN_BY_PLATFORM"
+        )
     await freeze(session, customer=customer, by=by)
     if immediate:
         await erase(session, customer=customer, by=by, why="unregistered at once")
@@ -121,8 +131,21 @@ async def recover_customer(
 
 
 async def freeze(session: AsyncSession, *, customer: Customer, by: Identity | None) -> None:
-    """``active`` → ``frozen``, deletion scheduled now; a frozen customer stays as it is."""
+    """``active`` → ``frozen``, deletion scheduled now. Freezing a frozen customer changes
+    nothing, except that the platform's freeze takes over the owner's (a review found a
+    customer could freeze itself first, then lift the platform's freeze as its own)."""
+    by_platform = by is None or by.is_superadmin or by.customer_id != customer.id
     if customer.status == "frozen":
+        if by_platform and customer.frozen_by != "platform":
+            customer.frozen_by = "platform"
+            customer.tm_update = clock.now()
+            audit.record(
+                session,
+                "customer_frozen",
+                customer_id=customer.id,
+                by=by,
+                details={"taken_over_from": "owner"},
+            )
         return
     if customer.is_platform:
         raise StateInvalid("The platform's own customer cannot be frozen.", reason="PLATFORM")
@@ -133,8 +156,7 @@ async def freeze(session: AsyncSession, *, customer: Customer, by: Identity | No
         )
     moment = clock.now()
     customer.status, customer.tm_deletion_scheduled, customer.tm_update = "frozen", moment, moment
-    own = by is not None and not by.is_superadmin and by.customer_id == customer.id
-    customer.frozen_by = "owner" if own else "platform"
+    customer.frozen_by = "platform" if by_platform else "owner"
     mark_identity_changed(session)
     audit.record(
         session,
@@ -245,6 +267,7 @@ async def purge_one(session: AsyncSession, customer_id: uuid.UUID) -> bool:
 
 def _require_own_admin(by: Identity) -> None:
     """Unregistering is for the customer's admins and its accesskeys (reference §1.7)."""
+    refuse_delegate(by, "unregister or recover the account")
     allowed = isinstance(by, AccesskeyIdentity) or (
         isinstance(by, AgentIdentity)
         and by.permission & (Permission.CUSTOMER_ADMIN | Permission.PROJECT_SUPER_ADMIN) != 0
