@@ -52,11 +52,13 @@ LOG_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"refused_sockets": {"()": "vbauth.logs.RefusedSocketsAreInfo"}},
     # Redaction (RedactCredentials), formatting and writing happen in the handler's own thread.
     "handlers": {"stderr": {"class": "vbauth.logs.BackgroundStreamHandler", "formatter": "plain"}},
     "loggers": {
         "vbauth": {"handlers": ["stderr"], "level": "INFO"},
         "uvicorn": {"handlers": ["stderr"], "level": "INFO"},
+        "uvicorn.error": {"level": "INFO", "filters": ["refused_sockets"]},
         "asyncpg": {"handlers": ["stderr"], "level": "WARNING"},  # the hot reads' own pool
     },
 }

@@ -79,6 +79,20 @@ class RedactCredentials(logging.Filter):
         return True
 
 
+REFUSED_SOCKET = "ASGI callable returned without completing handshake."
+
+
+class RefusedSocketsAreInfo(logging.Filter):
+    """uvicorn logs a socket refused before its upgrade (vbauth answers those with the HTTP
+    envelope, ``api/ws.py``) as an ERROR: anyone could fill the error log with them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and record.msg == REFUSED_SOCKET:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg = "a WebSocket was refused before its upgrade"
+        return True
+
+
 class BackgroundStreamHandler(logging.Handler):
     """Writes log lines to stderr from a thread of its own, off the event loop.
 
