@@ -130,11 +130,12 @@ def assert_refused(target: Target, token: str) -> None:
 def test_the_real_tokens_work(target: Target) -> None:
     base = target.server.base
     assert httpx.get(f"{base}/v1.0/me", params={"token": target.login}).status_code == 200
-    # A real direct token is a credential, but not for an agent's endpoint: 403, as VoIPBIN.
+    # A real direct token is a credential, but not for an agent's endpoint: 403 with VoIPBIN's
+    # reason for /v1.0/me (issue 12: it said DIRECT_ACCESS_NOT_SUPPORTED).
     response = httpx.get(f"{base}/v1.0/me", params={"token": target.direct})
     assert (response.status_code, response.json()["error"]["reason"]) == (
         403,
-        "DIRECT_ACCESS_NOT_SUPPORTED",
+        "AGENT_AUTH_REQUIRED",
     )
     # The oracle signs exactly as the server does.
     assert signed(target.key, claims_of(target.login)) == target.login

@@ -96,12 +96,18 @@ async def identify_credential(
     return identity
 
 
-async def _customer_identity(request: Request) -> CustomerIdentity:
-    """vbauth's own endpoints serve agents and accesskeys; a direct token is refused here."""
+async def _counted_caller(request: Request) -> Identity:
+    """The caller, counted against its customer's rate tier on /v1.0 routes."""
     runtime: Runtime = request.app.state.runtime
     identity = await authenticate(request, runtime)
     if request.scope["path"].startswith(API_PATH):  # not /auth/logout: VoIPBIN's rule
         await runtime.limits.check_customer(identity, request.scope["state"])
+    return identity
+
+
+async def _customer_identity(request: Request) -> CustomerIdentity:
+    """vbauth's own endpoints serve agents and accesskeys; a direct token is refused here."""
+    identity = await _counted_caller(request)
     if isinstance(identity, DirectIdentity):
         raise PermissionDenied(
             "Direct tokens cannot use this endpoint.", reason="DIRECT_ACCESS_NOT_SUPPORTED"
@@ -128,7 +134,7 @@ UnregisteringIdentity = Annotated[CustomerIdentity, Depends(_unregistering_ident
 async def _agent(request: Request) -> AgentIdentity:
     # Not a sub-dependency of CurrentIdentity: each level of FastAPI's solving costs as much as
     # the authentication itself.
-    identity = await _customer_identity(request)
+    identity = await _counted_caller(request)  # a direct token too: VoIPBIN's reason
     if not isinstance(identity, AgentIdentity):
         raise PermissionDenied(
             "This endpoint requires agent authentication.", reason="AGENT_AUTH_REQUIRED"
