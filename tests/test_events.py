@@ -45,9 +45,9 @@ class Tenant:
             params={"token": root},
             json={"email": self.email, "admin_password": PASSWORD},
         ).json()
-        self.customer_id = created["customer"]["id"]
-        self.admin_id = created["agent"]["id"]
+        self.customer_id = created["id"]
         self.token = self.login(self.email)
+        self.admin_id = self.api("GET", "/v1.0/me").json()["id"]
 
     def login(self, username: str) -> str:
         response = httpx.post(

@@ -63,7 +63,7 @@ def _tenant(server: Server) -> tuple[str, str]:
         params={"token": _login(server, ROOT)},
         json={"email": email, "admin_password": PASSWORD},
     ).json()
-    return created["customer"]["id"], email
+    return created["id"], email
 
 
 def _ws(server: Server, **params: str) -> str:

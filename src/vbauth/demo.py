@@ -230,6 +230,12 @@ def create_demo_app(
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        if error.status_code == 405:  # as vbauth answers it: the envelope and Allow
+            response = _envelope(
+                request, 405, "METHOD_NOT_ALLOWED", "The method is not allowed on this endpoint."
+            )
+            response.headers["Allow"] = ", ".join(sorted(_allowed(app, request.url.path)))
+            return response
         return _envelope(
             request,
             error.status_code,
@@ -292,12 +298,23 @@ def _page(items: list[dict[str, Any]], size: int, token: str) -> dict[str, Any]:
     return {"result": result, "next_page_token": result[-1]["tm_create"] if result else ""}
 
 
+def _allowed(app: FastAPI, path: str) -> set[str]:
+    """The methods the app's routes serve at ``path``."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        matches = getattr(route, "path_regex", None)
+        if matches is not None and matches.fullmatch(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods - {"HEAD"} or {"GET"}
+
+
 def _envelope(request: Request, status: int, reason: str, message: str) -> JSONResponse:
     statuses = {
         400: "INVALID_ARGUMENT",
         401: "UNAUTHENTICATED",
         403: "PERMISSION_DENIED",
         404: "NOT_FOUND",
+        405: "INVALID_ARGUMENT",
     }
     request_id = request.headers.get("x-request-id", "")
     return JSONResponse(

@@ -198,11 +198,6 @@ class AgentOut(BaseModel):
     tm_delete: Timestamp | None
 
 
-class CustomerCreated(BaseModel):
-    customer: CustomerAdminOut
-    agent: AgentOut
-
-
 Item = TypeVar("Item")
 
 

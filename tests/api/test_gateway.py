@@ -521,3 +521,16 @@ async def test_headers_other_proxies_or_frameworks_would_believe_do_not_pass_eit
     cookies = response.headers.get_list("set-cookie")
     assert cookies == ["a=1", "b=2"]  # the upstream's token and accesskey cookies stay behind
     assert "x-hop-secret" not in response.headers
+
+
+async def test_the_demo_upstream_answers_a_wrong_method_with_the_405_envelope(
+    runtime: Runtime,
+) -> None:
+    # Issue 12: it answered {"status": "INTERNAL", "reason": "INVALID_ARGUMENT"}, no Allow.
+    transport = httpx.ASGITransport(app=create_demo_app(runtime.upstream_keys))
+    async with httpx.AsyncClient(transport=transport, base_url="http://demo") as demo:
+        response = await demo.patch("/v1.0/calls")
+    error = response.json()["error"]
+    assert response.status_code == 405
+    assert (error["status"], error["reason"]) == ("INVALID_ARGUMENT", "METHOD_NOT_ALLOWED")
+    assert response.headers["allow"] == "GET, POST"

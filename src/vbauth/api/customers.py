@@ -9,10 +9,8 @@ from fastapi import APIRouter
 from vbauth.api.deps import CurrentIdentity, ResourceId, RuntimeDep, SessionDep
 from vbauth.api.pagination import PageDep
 from vbauth.schemas import (
-    AgentOut,
     CustomerAdminOut,
     CustomerCreate,
-    CustomerCreated,
     CustomerUpdate,
     PageOut,
 )
@@ -31,10 +29,11 @@ async def list_customers(me: CurrentIdentity, session: SessionDep, page: PageDep
 @router.post("")
 async def create_customer(
     body: CustomerCreate, me: CurrentIdentity, session: SessionDep, runtime: RuntimeDep
-) -> CustomerCreated:
-    """Create an active customer and its first admin agent (username = email)."""
+) -> CustomerAdminOut:
+    """Create an active customer and its first admin agent (username = email); answers the
+    customer, as VoIPBIN does (`vbauth customer create` also shows the agent)."""
     fields = body.model_dump(exclude={"email", "admin_password"})
-    customer, admin = await customers.create(
+    customer, _admin = await customers.create(
         session,
         by=me,
         passwords=runtime.passwords,
@@ -42,9 +41,7 @@ async def create_customer(
         admin_password=body.admin_password,
         **fields,
     )
-    return CustomerCreated(
-        customer=CustomerAdminOut.model_validate(customer), agent=AgentOut.model_validate(admin)
-    )
+    return CustomerAdminOut.model_validate(customer)  # the admin: GET /v1.0/agents
 
 
 @router.get("/{customer_id}")
