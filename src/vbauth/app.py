@@ -24,6 +24,7 @@ from vbauth.api import (
     health,
     jwks,
     me,
+    service_agents,
     unregister,
     ws,
 )
@@ -43,6 +44,7 @@ ROUTERS = (
     unregister.router,
     account.router,
     me.router,
+    service_agents.router,
     customer.router,
     customers.router,
     agents.router,

@@ -168,7 +168,7 @@ async def update_fields(
     session: AsyncSession, *, by: Identity, agent_id: uuid.UUID, changes: dict[str, Any]
 ) -> Agent:
     """Change name, detail or ring method; fields left out stay as they were."""
-    agent = await load_manageable(session, by, agent_id)
+    agent = await _load_self_or_manageable(session, by, agent_id)
     apply_changes(agent, changes, EDITABLE_FIELDS)
     await session.flush()
     events.announce(session, "updated", agent)
@@ -212,7 +212,7 @@ async def update_password(
     current_password: str | None = None,
 ) -> Agent:
     """Set a password and end the agent's other sessions (a stolen token dies with the old one)."""
-    agent = await load_manageable(session, by, agent_id)
+    agent = await _load_self_or_manageable(session, by, agent_id)
     refuse_delegate(by, "set passwords")
     require_verified_signup(by)
     check_password(password)
@@ -396,6 +396,16 @@ async def load_manageable(session: AsyncSession, by: Identity, agent_id: uuid.UU
     if agent.id != by.agent_id and agent.permission & ~by.grantable:
         raise PermissionDenied("You may not manage an agent with more rights than you can grant.")
     return agent
+
+
+async def _load_self_or_manageable(
+    session: AsyncSession, by: Identity, agent_id: uuid.UUID
+) -> Agent:
+    """The caller itself, whatever its bits (its name, its password: VoIPBIN's service agents
+    keep their own), or an agent it manages. Never its own permission: see update_permission."""
+    if by.agent_id is not None and agent_id == by.agent_id:
+        return await _load_visible(session, by, agent_id)
+    return await load_manageable(session, by, agent_id)
 
 
 def _require(by: Identity, customer_id: uuid.UUID, permission: int) -> None:

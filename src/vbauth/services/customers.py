@@ -162,6 +162,14 @@ async def _request_email(
     )
 
 
+async def own_public(session: AsyncSession, *, by: Identity) -> Customer:
+    """The caller's own customer, for any of its agents (the public form hides the secret)."""
+    customer = await session.get(Customer, by.customer_id)
+    if customer is None or customer.tm_delete is not None:
+        raise NotFound(reason="CUSTOMER_NOT_FOUND")
+    return customer
+
+
 async def update_own(
     session: AsyncSession, *, by: Identity, changes: dict[str, Any], public_url: str
 ) -> Customer:
