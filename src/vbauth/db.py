@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Label, MetaData, event, inspect, make_url
+from sqlalchemy import Label, MetaData, Table, bindparam, event, inspect, make_url
+from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -118,3 +119,19 @@ def columns_of(model: type[Base], *, leaving_out: frozenset[str] = frozenset()) 
 
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+async def set_each(
+    session: AsyncSession, model: type[Base], column: str, values: dict[uuid.UUID, Any]
+) -> None:
+    """Set ``column`` of each row (by id) to its value, in one executemany UPDATE; rows that
+    are gone are skipped. For writes batched off the request path (last use, last seen)."""
+    if not values:
+        return
+    table = cast(Table, model.__table__)
+    statement = (
+        sql_update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values({column: bindparam("value")})
+    )
+    await session.execute(statement, [{"row_id": k, "value": v} for k, v in values.items()])

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, select
-from sqlalchemy import update as sql_update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth import clock
+from vbauth.db import set_each
 from vbauth.identity import Identity
 from vbauth.models import AccessKey
 from vbauth.permissions import Permission
@@ -120,14 +120,5 @@ def _audit(session: AsyncSession, type: str, key: AccessKey, by: Identity) -> No
 
 
 async def record_last_used(session: AsyncSession, uses: dict[uuid.UUID, datetime]) -> None:
-    """Write a batch of last-use times in one executemany UPDATE (missing rows are skipped)."""
-    if not uses:
-        return
-    table = cast(Table, AccessKey.__table__)
-    statement = (
-        sql_update(table)
-        .where(table.c.id == bindparam("key_id"))
-        .values(tm_last_used=bindparam("used"))
-    )
-    rows = [{"key_id": key_id, "used": moment} for key_id, moment in uses.items()]
-    await session.execute(statement, rows)
+    """Write a batch of last-use times at once (keys gone meanwhile are skipped)."""
+    await set_each(session, AccessKey, "tm_last_used", uses)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, bindparam, select
-from sqlalchemy import update as sql_update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth import clock
+from vbauth.db import set_each
 from vbauth.identity import Identity
 from vbauth.models import LoginSession
 from vbauth.services import agents, audit
@@ -62,17 +61,8 @@ async def end_all(
 
 
 async def record_last_seen(session: AsyncSession, seen: dict[uuid.UUID, datetime]) -> None:
-    """Write a batch of last-seen times in one executemany UPDATE."""
-    if not seen:
-        return
-    table = cast(Table, LoginSession.__table__)
-    statement = (
-        sql_update(table)
-        .where(table.c.id == bindparam("session_id"))
-        .values(tm_last_seen=bindparam("seen"))
-    )
-    rows = [{"session_id": sid, "seen": moment} for sid, moment in seen.items()]
-    await session.execute(statement, rows)
+    """Write a batch of last-seen times at once."""
+    await set_each(session, LoginSession, "tm_last_seen", seen)
 
 
 async def _visible_agent(session: AsyncSession, by: Identity, agent_id: uuid.UUID) -> None:
