@@ -84,12 +84,9 @@ def serve(
 ) -> None:
     """Apply migrations, then serve the API."""
     settings = get_settings()
-    check_usable(settings)
-    migrate.upgrade(settings.effective_database_url)
-    # Made once here, before workers could race to make them.
-    load_jwt_secret(settings)
-    if settings.jwt_algorithm == EDDSA:
-        _run_runtime(lambda runtime: runtime.start())
+    # Migrates, then makes the installation secret and (EdDSA) the first signing key once
+    # here, before workers could race to make them.
+    _run_runtime(lambda runtime: runtime.start())
     uvicorn.run(
         "vbauth.app:make_app",
         factory=True,

@@ -11,7 +11,7 @@ from fastapi import Depends, Path, Request
 from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vbauth.api.client import client_address
+from vbauth.api.client import scope_client
 from vbauth.authn import Credential, find_credential, refuse_frozen
 from vbauth.identity import (
     AgentIdentity,
@@ -156,9 +156,7 @@ ResourceId = Annotated[uuid.UUID, Path(), AfterValidator(_not_nil)]
 
 def client_ip(request: Request, networks: list[Network]) -> str:
     """The caller's address (``api/client.py``): X-Forwarded-For only from a trusted proxy."""
-    peer = request.client.host if request.client else ""
-    lines = request.headers.getlist("x-forwarded-for")  # every line: see api/client.py
-    return client_address(peer, ", ".join(lines) or None, networks)
+    return scope_client(request.scope, networks)
 
 
 def public_origin(public_url: str) -> str:

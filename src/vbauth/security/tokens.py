@@ -197,6 +197,14 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def b64url(raw: bytes) -> str:
+    """Unpadded base64url text, as JOSE writes keys (and the signing-key table keeps them)."""
+    return _b64(raw).decode()
+
+
+unb64url = _unb64
+
+
 @dataclass(frozen=True, slots=True)
 class IssuedToken:
     token: str

@@ -88,12 +88,6 @@ PASSWORD_OF = select(Agent.password_hash).where(Agent.id == bindparam("agent_id"
 async def unregister(session: AsyncSession, *, by: Identity, immediate: bool) -> Customer:
     """The caller's own customer, frozen (or, ``immediate``, erased), once confirmed."""
     customer = await _own_customer(session, by)
-    if customer.status == "frozen" and customer.frozen_by == "platform":
-        # Frozen for the platform's reasons (an investigation, say): not the customer's to
-        # end, by recovering or by erasing itself.
-        raise PermissionDenied(
-            "The platform froze this account; contact support.", reason="FROZEN_BY_PLATFORM"
-        )
     await freeze(session, customer=customer, by=by)
     if immediate:
         await erase(session, customer=customer, by=by, why="unregistered at once")
@@ -105,10 +99,6 @@ async def undo_unregister(session: AsyncSession, *, by: Identity) -> Customer:
     own unregistering; a freeze the platform imposed is the platform's to lift."""
     _require_own_admin(by)
     customer = await _own_customer(session, by)
-    if customer.status == "frozen" and customer.frozen_by == "platform":
-        raise PermissionDenied(
-            "The platform froze this account; contact support.", reason="FROZEN_BY_PLATFORM"
-        )
     await recover(session, customer=customer, by=by)
     return customer
 
@@ -277,7 +267,14 @@ def _require_own_admin(by: Identity) -> None:
 
 
 async def _own_customer(session: AsyncSession, by: Identity) -> Customer:
+    """The caller's customer, locked, for it to unregister or recover itself."""
     customer = await session.get(Customer, by.customer_id, with_for_update=True)
     if customer is None or customer.tm_delete is not None:
         raise PermissionDenied("This customer no longer exists.")
+    if customer.status == "frozen" and customer.frozen_by == "platform":
+        # Frozen for the platform's reasons (an investigation, say): not the customer's to
+        # end, by recovering or by erasing itself.
+        raise PermissionDenied(
+            "The platform froze this account; contact support.", reason="FROZEN_BY_PLATFORM"
+        )
     return customer

@@ -7,7 +7,6 @@ published at once but signs only from ``tm_activate``: by then every instance ve
 
 from __future__ import annotations
 
-import base64
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vbauth import clock
 from vbauth.models import SigningKeyRecord
 from vbauth.security.sealing import UnsealError, seal, unseal
-from vbauth.security.tokens import EDDSA, Ed25519Key, SigningKey
+from vbauth.security.tokens import EDDSA, Ed25519Key, SigningKey, b64url, unb64url
 from vbauth.services.errors import NotFound, StateInvalid
 
 log = logging.getLogger("vbauth.keys")
@@ -48,7 +47,7 @@ async def live_records(
 def _opened(record: SigningKeyRecord, sealing_key: bytes) -> Ed25519Key | None:
     try:
         private = unseal(sealing_key, record.kid, record.sealed_private_key)
-        key: Ed25519Key | None = Ed25519Key.from_raw(_unb64(record.public_key), private)
+        key: Ed25519Key | None = Ed25519Key.from_raw(unb64url(record.public_key), private)
     except (UnsealError, ValueError):
         key = None
     if key is None or key.kid != record.kid or not key.halves_match:
@@ -134,18 +133,10 @@ def _add(session: AsyncSession, sealing_key: bytes, *, activate_at: datetime) ->
     record = SigningKeyRecord(
         kid=key.kid,
         algorithm=EDDSA,
-        public_key=_b64(key.raw_public),
+        public_key=b64url(key.raw_public),
         sealed_private_key=seal(sealing_key, key.kid, key.raw_private),
         tm_create=clock.now(),
         tm_activate=activate_at,
     )
     session.add(record)
     return record
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
