@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from tests.mailbox import free_port
@@ -105,3 +107,22 @@ def cli(server: Server, *args: str) -> tuple[int, str]:
         os.environ.update(saved)
         get_settings.cache_clear()
     return result.exit_code, result.output
+
+
+@contextmanager
+def running_pair(
+    tmp_path_factory: pytest.TempPathFactory, name: str, **shared_env: str
+) -> Iterator[tuple[Server, Server]]:
+    """Two instances of one deployment: one database (in the first's data dir) and one
+    installation secret, with ``shared_env`` on both (Redis, say)."""
+    first_dir = tmp_path_factory.mktemp(f"{name}-a")
+    env = {
+        "VBAUTH_JWT_SECRET": secrets.token_urlsafe(48),
+        "VBAUTH_DATABASE_URL": f"sqlite+aiosqlite:///{first_dir / 'vbauth.db'}",
+        **shared_env,
+    }
+    with (
+        running_server(first_dir, **env) as first,
+        running_server(tmp_path_factory.mktemp(f"{name}-b"), **env) as second,
+    ):
+        yield first, second

@@ -8,7 +8,6 @@ refuses at once.
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.factories import PASSWORD
-from tests.server import Server, cli, running_server
+from tests.server import Server, cli, running_pair
 
 ROOT = "root-lifecycle@example.com"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -29,16 +28,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
-    first_dir = tmp_path_factory.mktemp("life-a")
-    shared = {
-        "VBAUTH_JWT_SECRET": secrets.token_urlsafe(48),
-        "VBAUTH_DATABASE_URL": f"sqlite+aiosqlite:///{first_dir / 'vbauth.db'}",
-        "VBAUTH_REDIS_URL": REDIS_URL,
-    }
-    with (
-        running_server(first_dir, **shared) as first,
-        running_server(tmp_path_factory.mktemp("life-b"), **shared) as second,
-    ):
+    with running_pair(tmp_path_factory, "life", VBAUTH_REDIS_URL=REDIS_URL) as (first, second):
         code, output = cli(first, "bootstrap", "--username", ROOT, "--password", PASSWORD)
         assert code == 0, output
         yield first, second

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.factories import PASSWORD
-from tests.server import Server, cli, running_server
+from tests.server import Server, cli, running_pair, running_server
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 _addresses = (f"198.51.100.{n}" for n in itertools.count(1))
@@ -301,19 +301,14 @@ def test_the_hashing_bound_turns_a_login_storm_into_503s(tmp_path: Path) -> None
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
     """Two instances on one database and one Redis."""
-    first_dir = tmp_path_factory.mktemp("limits-a")
-    shared = {
-        "VBAUTH_JWT_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
-        "VBAUTH_DATABASE_URL": f"sqlite+aiosqlite:///{first_dir / 'vbauth.db'}",
-        "VBAUTH_REDIS_URL": REDIS_URL,
-        "VBAUTH_RATE_LIMIT_V1_CUSTOMER": "1/4",
-        "VBAUTH_LOGIN_MAX_FAILURES": "3",
-    }
-    with (
-        running_server(first_dir, **shared) as first,
-        running_server(tmp_path_factory.mktemp("limits-b"), **shared) as second,
-    ):
-        yield first, second
+    with running_pair(
+        tmp_path_factory,
+        "limits",
+        VBAUTH_REDIS_URL=REDIS_URL,
+        VBAUTH_RATE_LIMIT_V1_CUSTOMER="1/4",
+        VBAUTH_LOGIN_MAX_FAILURES="3",
+    ) as servers:
+        yield servers
 
 
 def test_the_customer_tier_is_shared_by_every_instance_over_redis(

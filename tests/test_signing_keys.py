@@ -28,7 +28,7 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.factories import PASSWORD
-from tests.server import Server, cli, running_server
+from tests.server import Server, cli, running_pair, running_server
 from tests.upstreams import echo_server
 from vbauth import clock, migrate
 from vbauth.gateway.remote_keys import RemoteKeys
@@ -45,24 +45,18 @@ PICKUP_SECONDS = 10  # what the issue promises: every instance sees a change wit
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server, str]]:
     """Two instances on one SQLite database; the third item is the echo upstream's URL."""
-    first_dir = tmp_path_factory.mktemp("keys-a")
-    second_dir = tmp_path_factory.mktemp("keys-b")
-    routes = first_dir / "routes.toml"
-    shared = {
-        "VBAUTH_JWT_SECRET": secrets.token_urlsafe(48),
-        "VBAUTH_DATABASE_URL": f"sqlite+aiosqlite:///{first_dir / 'vbauth.db'}",
-        "VBAUTH_SIGNING_KEY_REFRESH_SECONDS": REFRESH,
-        "VBAUTH_ROUTES_FILE": str(routes),
-    }
+    routes = tmp_path_factory.mktemp("keys-routes") / "routes.toml"
     with echo_server() as echo:
         routes.write_text(
             f'[[route]]\nprefix = "/v1.0/echo"\nupstream = "{echo}"\naudience = "echo"\n'
             'permission = 96\nidentities = ["agent", "accesskey"]\n'
         )
-        with (
-            running_server(first_dir, **shared) as first,
-            running_server(second_dir, **shared) as second,
-        ):
+        with running_pair(
+            tmp_path_factory,
+            "keys",
+            VBAUTH_SIGNING_KEY_REFRESH_SECONDS=REFRESH,
+            VBAUTH_ROUTES_FILE=str(routes),
+        ) as (first, second):
             cli(first, "customer", "create", "--email", OWNER, "--admin-password", PASSWORD)
             yield first, second, echo
 
