@@ -16,9 +16,11 @@ from sqlalchemy import (
     Text,
     Uuid,
     false,
+    func,
+    select,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from vbauth.clock import now
 from vbauth.db import Base, UTCDateTime, new_id
@@ -82,6 +84,39 @@ class Customer(Base):
         return self.tm_delete is None and self.status not in ("deleted", "expired")
 
 
+class Direct(Base):
+    """A direct hash: a public link that boots short tokens scoped to one resource."""
+
+    __tablename__ = "directs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("customers.id"))
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    # Shown again by GET /v1.0/directs (it is meant for public links), so kept as is.
+    hash: Mapped[str] = mapped_column(String(64))
+    # Bumped by regenerate: tokens booted from an older generation stop working.
+    generation: Mapped[int] = mapped_column(default=1)
+    tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    tm_update: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tm_delete: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("uq_directs_hash", "hash", unique=True),
+        # Per customer: a resource id of another customer's cannot be squatted.
+        Index(
+            "uq_directs_resource_live",
+            "customer_id",
+            "resource_type",
+            "resource_id",
+            unique=True,
+            sqlite_where=text("tm_delete IS NULL"),
+            postgresql_where=text("tm_delete IS NULL"),
+        ),
+        Index("ix_directs_customer_id_tm_create", "customer_id", "tm_create"),
+    )
+
+
 class Agent(Base):
     __tablename__ = "agents"
 
@@ -100,6 +135,19 @@ class Agent(Base):
     tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     tm_update: Mapped[datetime | None] = mapped_column(UTCDateTime)
     tm_delete: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The agent's own direct hash (a direct of resource type "agent"), "" when it has none:
+    # read with the agent, never stored twice.
+    direct_hash: Mapped[str] = column_property(
+        select(func.coalesce(func.max(Direct.hash), ""))
+        .where(
+            Direct.customer_id == customer_id,
+            Direct.resource_type == "agent",
+            Direct.resource_id == id,
+            Direct.tm_delete.is_(None),
+        )
+        .scalar_subquery(),
+        expire_on_flush=False,  # it follows the agent's id, which an update never changes
+    )
 
     __table_args__ = (
         Index(
@@ -195,37 +243,6 @@ class OutboxMessage(Base):
         Index("ix_outbox_status_tm_create", "status", "tm_create"),
         # The hourly bound per address and kind (services/mail.may_send).
         Index("ix_outbox_recipient_purpose_tm_create", "recipient", "purpose", "tm_create"),
-    )
-
-
-class Direct(Base):
-    """A direct hash: a public link that boots short tokens scoped to one resource."""
-
-    __tablename__ = "directs"
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("customers.id"))
-    resource_type: Mapped[str] = mapped_column(String(32))
-    resource_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    # Shown again by GET /v1.0/directs (it is meant for public links), so kept as is.
-    hash: Mapped[str] = mapped_column(String(64))
-    # Bumped by regenerate: tokens booted from an older generation stop working.
-    generation: Mapped[int] = mapped_column(default=1)
-    tm_create: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
-    tm_update: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    tm_delete: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    __table_args__ = (
-        Index("uq_directs_hash", "hash", unique=True),
-        Index(
-            "uq_directs_resource_live",
-            "resource_type",
-            "resource_id",
-            unique=True,
-            sqlite_where=text("tm_delete IS NULL"),
-            postgresql_where=text("tm_delete IS NULL"),
-        ),
-        Index("ix_directs_customer_id_tm_create", "customer_id", "tm_create"),
     )
 
 

@@ -94,13 +94,13 @@ class PostgresReads:
     def __init__(self, url: str) -> None:
         self._dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
         self._dialect = postgres_asyncpg.dialect()  # type: ignore[no-untyped-call]
-        self._compiled: dict[AnySelect, tuple[str, list[str]]] = {}
+        self._compiled: dict[AnySelect, tuple[str, list[str], dict[str, Any]]] = {}
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
 
     async def first(self, query: AnySelect, params: Mapping[str, Any]) -> Row | None:
-        sql, names = self._compiled.get(query) or self._compile(query)
-        arguments = [params[name] for name in names]
+        sql, names, constants = self._compiled.get(query) or self._compile(query)
+        arguments = [params[name] if name in params else constants[name] for name in names]
         pool = self._pool or await self._open()
         try:
             record = await pool.fetchrow(sql, *arguments)
@@ -111,9 +111,13 @@ class PostgresReads:
             record = await pool.fetchrow(sql, *arguments)
         return None if record is None else dict(record.items())
 
-    def _compile(self, query: AnySelect) -> tuple[str, list[str]]:
+    def _compile(self, query: AnySelect) -> tuple[str, list[str], dict[str, Any]]:
         compiled = query.compile(dialect=self._dialect)
-        entry = self._compiled[query] = (compiled.string, list(compiled.positiontup or []))
+        # The values the statement itself binds (a literal in a subquery, say) beside those the
+        # caller passes.
+        constants = {name: value for name, value in compiled.params.items() if value is not None}
+        entry = (compiled.string, list(compiled.positiontup or []), constants)
+        self._compiled[query] = entry
         return entry
 
     async def _open(self) -> asyncpg.Pool:

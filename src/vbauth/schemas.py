@@ -193,6 +193,8 @@ class AgentOut(BaseModel):
     permission: int
     tag_ids: list[str]
     addresses: list[dict[str, Any]]
+    # The agent's direct hash ("" when none): POST /v1.0/agents/{id}/direct-hash-regenerate.
+    direct_hash: str = ""
     tm_create: Timestamp
     tm_update: Timestamp | None
     tm_delete: Timestamp | None

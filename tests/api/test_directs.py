@@ -312,3 +312,94 @@ async def test_the_demo_reads_json_whatever_the_content_type(
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert response.status_code == 200, response.text
+
+
+async def test_an_agents_direct_hash_is_made_shown_and_replaced(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant, headers = await signed_in_admin(client, runtime)
+    agent = await make_agent(runtime, tenant.customer.id)
+    agent_headers = bearer(await login(client, agent.username))
+    path = f"/v1.0/agents/{agent.id}"
+    assert (await client.get(path, headers=headers)).json()["direct_hash"] == ""
+    assert (await client.get("/v1.0/me", headers=agent_headers)).json()["direct_hash"] == ""
+
+    made = await client.post(f"{path}/direct-hash-regenerate", headers=headers)
+    assert made.status_code == 200, made.text
+    first = made.json()["direct_hash"]
+    assert HASH.fullmatch(first) and made.json()["id"] == str(agent.id)
+    assert (await client.get(path, headers=headers)).json()["direct_hash"] == first
+    assert (await client.get("/v1.0/me", headers=agent_headers)).json()["direct_hash"] == first
+    listed = (await client.get("/v1.0/agents", headers=headers)).json()["result"]
+    assert {a["id"]: a["direct_hash"] for a in listed}[str(agent.id)] == first
+    directs = (await client.get("/v1.0/directs", headers=headers)).json()["result"]
+    assert [(d["resource_type"], d["resource_id"], d["hash"]) for d in directs] == [
+        ("agent", str(agent.id), first)
+    ]
+
+    second = (await client.post(f"{path}/direct-hash-regenerate", headers=headers)).json()
+    assert HASH.fullmatch(second["direct_hash"]) and second["direct_hash"] != first
+    directs = (await client.get("/v1.0/directs", headers=headers)).json()["result"]
+    assert [d["hash"] for d in directs] == [second["direct_hash"]]  # replaced, not added
+    assert (await client.get("/v1.0/me", headers=agent_headers)).json()["direct_hash"] == (
+        second["direct_hash"]
+    )
+
+    await client.delete(path, headers=headers)
+    assert (await client.get("/v1.0/directs", headers=headers)).json()["result"] == []
+
+
+async def test_regenerating_an_agents_hash_follows_the_right_to_manage_it(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    manager = await make_agent(runtime, tenant.customer.id, permission=64)
+    agent = await make_agent(runtime, tenant.customer.id, permission=16)
+    manager_headers = bearer(await login(client, manager.username))
+    agent_headers = bearer(await login(client, agent.username))
+    key_headers = bearer(await make_accesskey(runtime, tenant.customer.id))
+
+    async def regenerate(agent_id: uuid.UUID, headers: dict[str, str]) -> httpx.Response:
+        return await client.post(f"/v1.0/agents/{agent_id}/direct-hash-regenerate", headers=headers)
+
+    for headers in (manager_headers, key_headers):
+        response = await regenerate(agent.id, headers)
+        assert response.status_code == 200, response.text
+    assert_error(await regenerate(tenant.admin.id, manager_headers), 403, "PERMISSION_DENIED")
+    assert_error(await regenerate(agent.id, agent_headers), 403, "PERMISSION_DENIED")
+    stranger = await make_agent(runtime, (await make_customer(runtime)).customer.id)
+    assert_error(await regenerate(stranger.id, key_headers), 404, "AGENT_NOT_FOUND")
+    assert_error(await regenerate(uuid.uuid4(), key_headers), 404, "AGENT_NOT_FOUND")
+
+
+async def test_agent_hashes_are_only_for_the_customers_own_live_agents(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant, headers = await signed_in_admin(client, runtime)
+    stranger = await make_agent(runtime, (await make_customer(runtime)).customer.id)
+    for resource_id in (stranger.id, uuid.uuid4()):
+        response = await client.post(
+            "/v1.0/directs",
+            json={"resource_type": "agent", "resource_id": str(resource_id)},
+            headers=headers,
+        )
+        assert_error(response, 404, "AGENT_NOT_FOUND")
+    own = await make_agent(runtime, tenant.customer.id)
+    made = await client.post(
+        "/v1.0/directs",
+        json={"resource_type": "agent", "resource_id": str(own.id)},
+        headers=headers,
+    )
+    assert made.status_code == 200, made.text
+    shown = (await client.get(f"/v1.0/agents/{own.id}", headers=headers)).json()["direct_hash"]
+    assert shown == made.json()["hash"]
+
+
+async def test_one_customers_hash_does_not_block_anothers_for_the_same_resource_id(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    body = {"resource_type": "ai", "resource_id": str(uuid.uuid4())}
+    for _ in range(2):
+        _, headers = await signed_in_admin(client, runtime)
+        response = await client.post("/v1.0/directs", json=body, headers=headers)
+        assert response.status_code == 200, response.text

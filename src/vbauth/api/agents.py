@@ -115,6 +115,18 @@ async def update_password(
     return AgentOut.model_validate(agent)
 
 
+@router.post("/{agent_id}/direct-hash-regenerate")
+async def regenerate_agent_direct_hash(
+    agent_id: ResourceId, me: CurrentIdentity, session: SessionDep
+) -> AgentOut:
+    """Replace the agent's direct hash, or make one when it has none; answers the agent.
+
+    Tokens booted from the old hash stop working at once.
+    """
+    agent = await agents.regenerate_direct_hash(session, by=me, agent_id=agent_id)
+    return AgentOut.model_validate(agent)
+
+
 @router.get("/{agent_id}/sessions")
 async def list_agent_sessions(
     agent_id: ResourceId, me: CurrentIdentity, session: SessionDep, page: PageDep

@@ -24,7 +24,7 @@ from vbauth.permissions import (
 )
 from vbauth.reads import HotReads, Row
 from vbauth.security.passwords import Passwords, password_problem
-from vbauth.services import audit, events, one_time
+from vbauth.services import audit, directs, events, one_time
 from vbauth.services.changes import apply_changes
 from vbauth.services.delegation import refuse_delegate
 from vbauth.services.errors import (
@@ -73,6 +73,7 @@ async def insert(
         username=username,
         password_hash=password_hash,
         permission=int(permission),
+        direct_hash="",  # a new agent has none (read, not stored: see the model)
         **fields,
     )
     session.add(agent)
@@ -284,6 +285,8 @@ async def delete(session: AsyncSession, *, by: Identity, agent_id: uuid.UUID) ->
     agent.tm_delete = agent.tm_update = clock.now()
     await revoke_sessions(session, agent_id=agent.id)
     await end_delegations(session, agent_id=agent.id)
+    await directs.revoke_agent_hash(session, agent=agent)  # it names an agent that is gone
+    await session.refresh(agent, ["direct_hash"])
     audit.record(
         session,
         "agent_deleted",
@@ -293,6 +296,16 @@ async def delete(session: AsyncSession, *, by: Identity, agent_id: uuid.UUID) ->
     )
     await session.flush()
     events.announce(session, "deleted", agent)
+    return agent
+
+
+async def regenerate_direct_hash(
+    session: AsyncSession, *, by: Identity, agent_id: uuid.UUID
+) -> Agent:
+    """A new direct hash for an agent the caller manages (made if it had none)."""
+    agent = await load_manageable(session, by, agent_id)
+    await directs.renew_agent_hash(session, by=by, agent=agent)
+    await session.refresh(agent, ["direct_hash"])
     return agent
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,7 +13,7 @@ from vbauth import clock
 from vbauth.authn import DIRECT_TOKEN_TYPE
 from vbauth.db import mark_identity_changed
 from vbauth.identity import Identity
-from vbauth.models import Customer, Direct
+from vbauth.models import Agent, Customer, Direct
 from vbauth.permissions import ADMIN_OR_MANAGER
 from vbauth.security.keys import DIRECT_PREFIX, new_direct_hash
 from vbauth.security.tokens import IssuedToken, KeyRing
@@ -52,8 +52,68 @@ async def create(
         raise InvalidArgument(f"resource_type must be one of {', '.join(sorted(RESOURCE_TYPES))}.")
     if resource_id.int == 0:
         raise InvalidArgument("resource_id must be a non-nil UUID.")
-    direct = Direct(
+    if resource_type == "agent":
+        # Agents are vbauth's own: the hash is for a live agent of the caller's customer.
+        await _require_live_agent(session, customer_id=by.customer_id, agent_id=resource_id)
+    return await _insert(
+        session,
+        by=by,
         customer_id=by.customer_id,
+        resource_type=resource_type,
+        resource_id=resource_id,
+    )
+
+
+async def renew_agent_hash(session: AsyncSession, *, by: Identity, agent: Agent) -> Direct:
+    """``POST /v1.0/agents/{id}/direct-hash-regenerate``: the agent's hash replaced, or made
+    when it has none (VoIPBIN's rule). The caller's right to manage the agent is checked by
+    whoever loaded it."""
+    refuse_delegate(by, "make direct hashes")
+    direct = await session.scalar(_agent_hash(agent).with_for_update())
+    if direct is None:
+        return await _insert(
+            session,
+            by=by,
+            customer_id=agent.customer_id,
+            resource_type="agent",
+            resource_id=agent.id,
+        )
+    return await _rehash(session, direct, by=by)
+
+
+async def revoke_agent_hash(session: AsyncSession, *, agent: Agent) -> None:
+    direct = await session.scalar(_agent_hash(agent).with_for_update())
+    if direct is not None:
+        await revoke(session, direct)
+
+
+def _agent_hash(agent: Agent) -> Select[Direct]:
+    return select(Direct).where(
+        Direct.customer_id == agent.customer_id,
+        Direct.resource_type == "agent",
+        Direct.resource_id == agent.id,
+        Direct.tm_delete.is_(None),
+    )
+
+
+async def _require_live_agent(
+    session: AsyncSession, *, customer_id: uuid.UUID, agent_id: uuid.UUID
+) -> None:
+    agent = await session.get(Agent, agent_id)
+    if agent is None or agent.tm_delete is not None or agent.customer_id != customer_id:
+        raise NotFound("No such agent in this customer.", reason="AGENT_NOT_FOUND")
+
+
+async def _insert(
+    session: AsyncSession,
+    *,
+    by: Identity,
+    customer_id: uuid.UUID,
+    resource_type: str,
+    resource_id: uuid.UUID,
+) -> Direct:
+    direct = Direct(
+        customer_id=customer_id,
         resource_type=resource_type,
         resource_id=resource_id,
         hash=new_direct_hash(),
@@ -101,6 +161,10 @@ async def regenerate(session: AsyncSession, *, by: Identity, direct_id: uuid.UUI
     """A new hash for the same resource; every token booted from the old one dies."""
     direct = await get(session, by=by, direct_id=direct_id)
     refuse_delegate(by, "make direct hashes")
+    return await _rehash(session, direct, by=by)
+
+
+async def _rehash(session: AsyncSession, direct: Direct, *, by: Identity) -> Direct:
     direct.hash = new_direct_hash()
     direct.generation += 1
     direct.tm_update = clock.now()
