@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from tests.factories import bearer, login, make_customer, make_superadmin
-from vbauth.api import front
+from vbauth.api import front, gates
 from vbauth.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
@@ -192,3 +195,49 @@ async def test_a_body_that_stops_arriving_is_408_not_held_open(
     assert response.status_code == 408, response.text
     error = response.json()["error"]
     assert (error["status"], error["reason"]) == ("DEADLINE_EXCEEDED", "REQUEST_TIMEOUT")
+
+
+def _routes_with_bodies(app: FastAPI) -> list[tuple[str, str, bool]]:
+    """(method, path with ids filled in, whether it authenticates) of every route with a body."""
+    found = []
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or route.body_field is None:
+            continue
+        path = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), route.path)
+        guarded = any(True for _ in gates.gates_of(_FakeRequest(route)))  # type: ignore[arg-type]
+        found.extend((method, path, guarded) for method in sorted(route.methods))
+    return found
+
+
+class _FakeRequest:
+    def __init__(self, route: APIRoute) -> None:
+        self.scope = {"route": route}
+
+
+async def test_a_caller_without_a_good_credential_hears_401_before_its_body_is_judged(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    routes = _routes_with_bodies(app)
+    guarded = [(method, path) for method, path, is_guarded in routes if is_guarded]
+    assert ("POST", "/internal/events") in guarded and ("POST", "/v1.0/accesskeys") in guarded
+    assert len(guarded) >= 15
+    for method, path in guarded:
+        for headers in ({}, bearer("not-a-token"), {"Authorization": "Bearer vb_" + "x" * 40}):
+            response = await client.request(method, path, content=b"{", headers=headers)
+            assert response.status_code == 401, (method, path, response.text)
+            assert response.json()["error"]["status"] == "UNAUTHENTICATED"
+    public = [(method, path) for method, path, is_guarded in routes if not is_guarded]
+    assert ("POST", "/auth/login") in public
+    for method, path in public:  # no credential to ask for: the body is what is wrong
+        response = await client.request(method, path, content=b"{")
+        assert response.status_code == 400, (method, path, response.text)
+        assert response.json()["error"]["reason"] == "INVALID_JSON_BODY"
+
+
+async def test_a_good_credential_then_hears_about_its_body(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    headers = bearer(await login(client, tenant.admin.username))
+    response = await client.post("/v1.0/accesskeys", content=b"{", headers=headers)
+    assert response.status_code == 400 and response.json()["error"]["reason"] == "INVALID_JSON_BODY"

@@ -12,6 +12,7 @@ from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth.api.client import scope_client
+from vbauth.api.gates import authenticator
 from vbauth.authn import Credential, find_credential, refuse_frozen
 from vbauth.identity import (
     AgentIdentity,
@@ -105,6 +106,7 @@ async def _counted_caller(request: Request) -> Identity:
     return identity
 
 
+@authenticator
 async def _customer_identity(request: Request) -> CustomerIdentity:
     """vbauth's own endpoints serve agents and accesskeys; a direct token is refused here."""
     identity = await _counted_caller(request)
@@ -118,6 +120,7 @@ async def _customer_identity(request: Request) -> CustomerIdentity:
 CurrentIdentity = Annotated[CustomerIdentity, Depends(_customer_identity)]
 
 
+@authenticator
 async def _unregistering_identity(request: Request) -> CustomerIdentity:
     """A customer's own credential, frozen or not: recovery must stay within reach."""
     identity = await authenticate(request, request.app.state.runtime, allow_frozen=True)
@@ -131,6 +134,7 @@ async def _unregistering_identity(request: Request) -> CustomerIdentity:
 UnregisteringIdentity = Annotated[CustomerIdentity, Depends(_unregistering_identity)]
 
 
+@authenticator
 async def _agent(request: Request) -> AgentIdentity:
     # Not a sub-dependency of CurrentIdentity: each level of FastAPI's solving costs as much as
     # the authentication itself.

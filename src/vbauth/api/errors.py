@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.routing import Match
 
+from vbauth.api.gates import authenticate_before_body
 from vbauth.security.passwords import HashingBusy
 from vbauth.services import errors as service_errors
 
@@ -175,6 +176,10 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
             f'The parameter "{name}" has an invalid format.',
         )
     if any(error["type"] == "json_invalid" for error in errors):
+        try:  # FastAPI decoded the body before it asked for the credential
+            await authenticate_before_body(request)
+        except (service_errors.ServiceError, ApiError) as refusal:
+            return response_for(request, refusal)
         return envelope(request, 400, "INVALID_JSON_BODY", "The request body is not valid JSON.")
     details = [
         {"field": ".".join(str(part) for part in error["loc"][1:]), "problem": error["msg"]}

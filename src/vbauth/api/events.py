@@ -5,12 +5,14 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
 from vbauth.api.deps import RuntimeDep
+from vbauth.api.gates import authenticator
 from vbauth.authn import bearer_token
 from vbauth.events.model import Event
+from vbauth.runtime import Runtime
 from vbauth.schemas import Input, JsonUuid
 from vbauth.services.errors import AuthenticationRequired, InvalidCredentials
 
@@ -29,9 +31,11 @@ class EventIn(Input):
     bound_to: JsonUuid | None = None  # the resource (an AI, a widget) the object belongs to
 
 
-async def _publisher(runtime: RuntimeDep, authorization: Annotated[str, Header()] = "") -> None:
+@authenticator
+async def _publisher(request: Request) -> None:
     """The caller holds the events secret (a dependency: checked before the body's fields)."""
-    presented = bearer_token(authorization)
+    runtime: Runtime = request.app.state.runtime
+    presented = bearer_token(request.headers.get("authorization", ""))
     if not presented:
         raise AuthenticationRequired()
     if not hmac.compare_digest(presented.encode(), runtime.events_secret.encode()):
