@@ -20,10 +20,12 @@ from vbauth.api import (
     customer,
     customers,
     directs,
+    docs,
     events,
     health,
     jwks,
     me,
+    openapi,
     service_agents,
     unregister,
     ws,
@@ -54,6 +56,7 @@ ROUTERS = (
     directs.boot_router,
     events.router,
     ws.router,
+    docs.router,
 )
 
 
@@ -86,7 +89,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             background.cancel_scope.cancel()
         await runtime.close()
 
-    app = VbauthApp(title="vbauth", version=__version__, lifespan=lifespan)
+    app = VbauthApp(
+        title="vbauth",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
     app.state.runtime = runtime
     for router in ROUTERS:
         # The routes themselves, not include_router: FastAPI wraps an included router in a

@@ -32,6 +32,18 @@ IDENTITY_VERIFICATION_STATUSES = ("none", "pending", "verified", "rejected")
 WEBHOOK_METHODS = ("", "POST", "GET", "PUT", "DELETE")
 RING_METHODS = ("ringall", "linear")
 AGENT_STATUSES = ("", "available", "away", "busy", "offline", "ringing")
+# What a direct hash may be made for (reference §6); which of them boot is configuration.
+DIRECT_RESOURCE_TYPES = (
+    "agent",
+    "ai",
+    "ai_team",
+    "conference",
+    "extension",
+    "flow",
+    "queue",
+    "team",
+    "webchat_widget",
+)
 
 
 class Customer(Base):

@@ -4,19 +4,35 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
 from vbauth.clock import format_timestamp
-from vbauth.models import AGENT_STATUSES, RING_METHODS, WEBHOOK_METHODS
+from vbauth.models import AGENT_STATUSES, DIRECT_RESOURCE_TYPES, RING_METHODS, WEBHOOK_METHODS
 from vbauth.permissions import MAX_PERMISSION
+from vbauth.security.one_time import FORMAT as ONE_TIME_FORMAT
+from vbauth.security.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from vbauth.services.pages import Listing
 
-Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]
+EXAMPLE_TIME = "2026-01-15T09:30:00.000000Z"
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(format_timestamp, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": [EXAMPLE_TIME]}),
+]
 Name = Annotated[str, Field(max_length=255)]
 Detail = Annotated[str, Field(max_length=4096)]
-Email = Annotated[str, Field(max_length=254)]
+Email = Annotated[
+    str, Field(max_length=254, json_schema_extra={"format": "email"}, examples=["ada@example.com"])
+]
 # Request bodies are strict, but JSON has no UUID type: ids arrive as strings.
 JsonUuid = Annotated[uuid.UUID, Field(strict=False)]
 PermissionBits = Annotated[int, Field(ge=0, le=MAX_PERMISSION)]
@@ -26,6 +42,25 @@ AgentStatus = Literal[AGENT_STATUSES]  # type: ignore[valid-type]
 # Login fields are bounded generously: the password length rule is the service's to apply, after
 # the same hashing work, so that length never becomes an oracle.
 LoginText = Annotated[str, Field(min_length=1, max_length=4096)]
+# A password being set: the same lenient parsing (the service words the refusal), while the
+# document states the rule the service applies.
+NewPassword = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=4096,
+        json_schema_extra={
+            "minLength": MIN_PASSWORD_LENGTH,
+            "maxLength": MAX_PASSWORD_LENGTH,
+            "format": "password",
+        },
+    ),
+]
+# A mailed link's token; malformed ones are refused by the service like unknown ones.
+LinkToken = Annotated[
+    str,
+    Field(min_length=1, max_length=4096, json_schema_extra={"pattern": ONE_TIME_FORMAT.pattern}),
+]
 
 
 def _refuse_unstorable_text(value: Any) -> None:
@@ -106,7 +141,7 @@ class CustomerFields(Input):
 
 class CustomerCreate(CustomerFields):
     email: Email
-    admin_password: LoginText | None = None  # vbauth extension: the first admin's password
+    admin_password: NewPassword | None = None  # vbauth extension: the first admin's password
 
 
 class CustomerUpdate(Input):
@@ -154,7 +189,7 @@ class CustomerAdminOut(CustomerOut):
 
 class AgentCreate(Input):
     username: Email
-    password: LoginText
+    password: NewPassword
     name: Name = ""
     detail: Detail = ""
     ring_method: RingMethod = "ringall"
@@ -174,7 +209,7 @@ class PermissionUpdate(Input):
 
 
 class PasswordUpdate(Input):
-    password: LoginText
+    password: NewPassword
     # vbauth extension: an agent changing its own password proves it knows the current one,
     # unless it logged in within the last 10 minutes.
     current_password: LoginText | None = None
@@ -207,16 +242,18 @@ class PageOut(BaseModel, Generic[Item]):
     result: list[Item]
     next_page_token: str
 
+    # Called on the parametrized class (``PageOut[AgentOut].of(rows, AgentOut)``), so that the
+    # route's declared response model is the very class it returns: no second validation.
     @classmethod
-    def of(cls, items: list[Any], out: type[BaseModel]) -> PageOut[Any]:
+    def of(cls, items: list[Any], out: type[BaseModel]) -> Self:
         """The reference's envelope: the last item's ``tm_create``, or ``""`` for an empty page."""
         return cls.of_listing(Listing(items, items[-1].tm_create if items else None), out)
 
     @classmethod
-    def of_listing(cls, listing: Listing, out: type[BaseModel]) -> PageOut[Any]:
+    def of_listing(cls, listing: Listing, out: type[BaseModel]) -> Self:
         token = format_timestamp(listing.cursor) if listing.cursor else ""
         result: list[Any] = [out.model_validate(item) for item in listing.items]
-        return PageOut[Any](result=result, next_page_token=token)
+        return cls(result=result, next_page_token=token)
 
 
 class AccesskeyCreate(Input):
@@ -325,7 +362,7 @@ class SignupOut(BaseModel):
 
 
 class TokenIn(Input):
-    token: LoginText
+    token: LinkToken
 
 
 class PasswordForgotIn(Input):
@@ -333,8 +370,8 @@ class PasswordForgotIn(Input):
 
 
 class PasswordResetIn(Input):
-    token: LoginText
-    password: LoginText
+    token: LinkToken
+    password: NewPassword
 
 
 class EmailVerifyIn(TokenIn):
@@ -356,7 +393,10 @@ class SignupDetailsOut(BaseModel):
 
 
 class DirectCreate(Input):
-    resource_type: Annotated[str, Field(min_length=1, max_length=32)]
+    # Checked by the service, whose refusal names the allowed types.
+    resource_type: Annotated[
+        str, Field(min_length=1, max_length=32, json_schema_extra={"enum": DIRECT_RESOURCE_TYPES})
+    ]
     resource_id: JsonUuid
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response
 
 from vbauth.api.deps import CurrentIdentity, ResourceId, SessionDep
@@ -21,10 +19,12 @@ router = APIRouter(prefix="/v1.0/accesskeys", tags=["accesskeys"])
 
 
 @router.get("")
-async def list_accesskeys(me: CurrentIdentity, session: SessionDep, page: PageDep) -> PageOut[Any]:
+async def list_accesskeys(
+    me: CurrentIdentity, session: SessionDep, page: PageDep
+) -> PageOut[AccesskeyOut]:
     """The customer's live keys, newest first; never the keys themselves."""
     items = await accesskeys.list_page(session, by=me, page=page)
-    return PageOut.of(items, AccesskeyOut)
+    return PageOut[AccesskeyOut].of(items, AccesskeyOut)
 
 
 @router.post("")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from vbauth.api.deps import RuntimeDep, SessionDep, client_ip
+from vbauth.api.openapi import errors
 from vbauth.api.pages import page
 from vbauth.schemas import (
     AccesskeyCreated,
@@ -82,7 +83,7 @@ async def email_verify_details(
     )
 
 
-@router.post("/email-verify")
+@router.post("/email-verify", responses=errors(409))
 async def email_verify(
     body: EmailVerifyIn, session: SessionDep, runtime: RuntimeDep
 ) -> EmailVerifyOut:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from vbauth.api.deps import CurrentIdentity, ResourceId, RuntimeDep, SessionDep
 from vbauth.api.me import sessions_page
+from vbauth.api.openapi import errors
 from vbauth.api.pagination import PageDep
 from vbauth.schemas import (
     AgentCreate,
@@ -32,14 +33,14 @@ async def list_agents(
     page: PageDep,
     status: Annotated[AgentStatus | None, Query()] = None,
     tag_ids: Annotated[str | None, Query(max_length=4000)] = None,
-) -> PageOut[Any]:
+) -> PageOut[AgentOut]:
     """Agents of the caller's customer, newest first; ``tag_ids`` is comma-separated."""
     tags = [tag.strip() for tag in tag_ids.split(",") if tag.strip()] if tag_ids else None
     listing = await agents.list_page(session, by=me, page=page, status=status, tag_ids=tags)
-    return PageOut.of_listing(listing, AgentOut)
+    return PageOut[AgentOut].of_listing(listing, AgentOut)
 
 
-@router.post("")
+@router.post("", responses=errors(409))
 async def create_agent(
     body: AgentCreate, me: CurrentIdentity, session: SessionDep, runtime: RuntimeDep
 ) -> AgentOut:
@@ -75,14 +76,14 @@ async def update_agent(
     return AgentOut.model_validate(agent)
 
 
-@router.delete("/{agent_id}")
+@router.delete("/{agent_id}", responses=errors(409))
 async def delete_agent(agent_id: ResourceId, me: CurrentIdentity, session: SessionDep) -> AgentOut:
     """Soft-delete an agent; its tokens stop working at once. The last admin stays."""
     return AgentOut.model_validate(await agents.delete(session, by=me, agent_id=agent_id))
 
 
-@router.put("/{agent_id}/permission")
-async def update_permission(
+@router.put("/{agent_id}/permission", responses=errors(409))
+async def update_agent_permission(
     agent_id: ResourceId, body: PermissionUpdate, me: CurrentIdentity, session: SessionDep
 ) -> AgentOut:
     """Set an agent's permission bits, within what the caller may grant."""
@@ -93,7 +94,7 @@ async def update_permission(
 
 
 @router.put("/{agent_id}/password")
-async def update_password(
+async def update_agent_password(
     agent_id: ResourceId,
     body: PasswordUpdate,
     me: CurrentIdentity,
@@ -115,7 +116,7 @@ async def update_password(
     return AgentOut.model_validate(agent)
 
 
-@router.post("/{agent_id}/direct-hash-regenerate")
+@router.post("/{agent_id}/direct-hash-regenerate", responses=errors(409))
 async def regenerate_agent_direct_hash(
     agent_id: ResourceId, me: CurrentIdentity, session: SessionDep
 ) -> AgentOut:
@@ -130,7 +131,7 @@ async def regenerate_agent_direct_hash(
 @router.get("/{agent_id}/sessions")
 async def list_agent_sessions(
     agent_id: ResourceId, me: CurrentIdentity, session: SessionDep, page: PageDep
-) -> PageOut[Any]:
+) -> PageOut[SessionOut]:
     """An agent's live logins, for its admins and managers (within their rights over it)."""
     rows = await sessions.list_page(session, by=me, agent_id=agent_id, page=page)
     return sessions_page(rows, me.session_id)

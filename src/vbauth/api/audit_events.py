@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -29,7 +29,7 @@ async def list_audit_events(
     since: Annotated[str | None, Query(max_length=64)] = None,
     until: Annotated[str | None, Query(max_length=64)] = None,
     customer_id: Annotated[uuid.UUID | None, Query()] = None,
-) -> PageOut[Any]:
+) -> PageOut[AuditEventOut]:
     """Newest first. Admins see their customer's entries; superadmins everyone's, or one
     customer's with ``customer_id``; ``since``/``until`` are timestamps as the API writes them."""
     if me.is_superadmin:
@@ -52,7 +52,7 @@ async def list_audit_events(
         until=_moment("until", until),
     )
     token = format_timestamp(listing.cursor) if listing.cursor else ""
-    return PageOut[Any](
+    return PageOut[AuditEventOut](
         result=[AuditEventOut.of(row) for row in listing.items], next_page_token=token
     )
 

@@ -12,6 +12,7 @@ from vbauth.api.deps import (
     SessionDep,
     client_ip,
 )
+from vbauth.api.openapi import errors
 from vbauth.clock import format_timestamp
 from vbauth.schemas import DelegateIn, DelegateOut, LoginIn, LoginOut
 from vbauth.services import audit, delegation, logins
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 TOKEN_COOKIE = "token"
 
 
-@router.post("/login", dependencies=[SameSiteOnly])
+@router.post("/login", dependencies=[SameSiteOnly], responses=errors(401))
 async def login(
     body: LoginIn, request: Request, response: Response, runtime: RuntimeDep
 ) -> LoginOut:
@@ -68,7 +69,7 @@ async def logout(
     return {}
 
 
-@router.post("/delegate")
+@router.post("/delegate", responses=errors(404, 422))
 async def delegate(body: DelegateIn, me: CurrentIdentity, runtime: RuntimeDep) -> DelegateOut:
     """A superadmin's token to act as an admin of one customer for 8 hours, with a reason.
 

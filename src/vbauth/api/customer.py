@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from vbauth.api.cached_reads import customer_key
 from vbauth.api.deps import CurrentIdentity, RuntimeDep, SessionDep
+from vbauth.api.openapi import errors
 from vbauth.api.responses import json_of, remember
 from vbauth.schemas import CustomerSelfOut, CustomerUpdate
 from vbauth.services import customers
@@ -14,7 +15,7 @@ router = APIRouter(prefix="/v1.0", tags=["customer"])
 
 
 @router.get("/customer", response_model=CustomerSelfOut)
-async def get_customer(me: CurrentIdentity, runtime: RuntimeDep) -> Response:
+async def get_own_customer(me: CurrentIdentity, runtime: RuntimeDep) -> Response:
     """The caller's customer, with its webhook secret; admins and managers."""
     generation = runtime.records.generation
     row = await customers.read_own(runtime.reads, by=me)
@@ -23,8 +24,8 @@ async def get_customer(me: CurrentIdentity, runtime: RuntimeDep) -> Response:
     return response
 
 
-@router.put("/customer")
-async def update_customer(
+@router.put("/customer", responses=errors(409))
+async def update_own_customer(
     body: CustomerUpdate, me: CurrentIdentity, session: SessionDep, runtime: RuntimeDep
 ) -> CustomerSelfOut:
     """Change the caller's customer; fields left out stay as they were. Admins only."""

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from vbauth.api.deps import CurrentIdentity, ResourceId, RuntimeDep, SessionDep
+from vbauth.api.openapi import errors
 from vbauth.api.pagination import PageDep
 from vbauth.schemas import (
     CustomerAdminOut,
@@ -20,13 +19,15 @@ router = APIRouter(prefix="/v1.0/customers", tags=["customers"])
 
 
 @router.get("")
-async def list_customers(me: CurrentIdentity, session: SessionDep, page: PageDep) -> PageOut[Any]:
+async def list_customers(
+    me: CurrentIdentity, session: SessionDep, page: PageDep
+) -> PageOut[CustomerAdminOut]:
     """Customers, newest first."""
     items = await customers.list_page(session, by=me, page=page)
-    return PageOut.of(items, CustomerAdminOut)
+    return PageOut[CustomerAdminOut].of(items, CustomerAdminOut)
 
 
-@router.post("")
+@router.post("", responses=errors(409))
 async def create_customer(
     body: CustomerCreate, me: CurrentIdentity, session: SessionDep, runtime: RuntimeDep
 ) -> CustomerAdminOut:
@@ -52,7 +53,7 @@ async def get_customer(
     return CustomerAdminOut.model_validate(customer)
 
 
-@router.put("/{customer_id}")
+@router.put("/{customer_id}", responses=errors(409))
 async def update_customer(
     customer_id: ResourceId,
     body: CustomerUpdate,
@@ -69,7 +70,7 @@ async def update_customer(
     return CustomerAdminOut.model_validate(customer)
 
 
-@router.delete("/{customer_id}")
+@router.delete("/{customer_id}", responses=errors(409))
 async def delete_customer(
     customer_id: ResourceId, me: CurrentIdentity, session: SessionDep
 ) -> CustomerAdminOut:
@@ -78,7 +79,7 @@ async def delete_customer(
     return CustomerAdminOut.model_validate(customer)
 
 
-@router.post("/{customer_id}/freeze")
+@router.post("/{customer_id}/freeze", responses=errors(409))
 async def freeze_customer(
     customer_id: ResourceId, me: CurrentIdentity, session: SessionDep
 ) -> CustomerAdminOut:

@@ -106,7 +106,7 @@ async def _counted_caller(request: Request) -> Identity:
     return identity
 
 
-@authenticator
+@authenticator("caller")
 async def _customer_identity(request: Request) -> CustomerIdentity:
     """vbauth's own endpoints serve agents and accesskeys; a direct token is refused here."""
     identity = await _counted_caller(request)
@@ -120,7 +120,7 @@ async def _customer_identity(request: Request) -> CustomerIdentity:
 CurrentIdentity = Annotated[CustomerIdentity, Depends(_customer_identity)]
 
 
-@authenticator
+@authenticator("caller")
 async def _unregistering_identity(request: Request) -> CustomerIdentity:
     """A customer's own credential, frozen or not: recovery must stay within reach."""
     identity = await authenticate(request, request.app.state.runtime, allow_frozen=True)
@@ -134,7 +134,7 @@ async def _unregistering_identity(request: Request) -> CustomerIdentity:
 UnregisteringIdentity = Annotated[CustomerIdentity, Depends(_unregistering_identity)]
 
 
-@authenticator
+@authenticator("caller")
 async def _agent(request: Request) -> AgentIdentity:
     # Not a sub-dependency of CurrentIdentity: each level of FastAPI's solving costs as much as
     # the authentication itself.

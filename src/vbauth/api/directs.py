@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from vbauth.api.deps import CurrentIdentity, ResourceId, RuntimeDep, SessionDep
+from vbauth.api.openapi import errors
 from vbauth.api.pagination import PageDep
 from vbauth.clock import format_timestamp
 from vbauth.schemas import BootIn, BootOut, DirectCreate, DirectOut, PageOut
@@ -24,15 +25,15 @@ async def list_directs(
     page: PageDep,
     resource_type: Annotated[str | None, Query(max_length=32)] = None,
     resource_id: Annotated[uuid.UUID | None, Query()] = None,
-) -> PageOut[Any]:
+) -> PageOut[DirectOut]:
     """The customer's direct hashes, newest first, optionally for one resource."""
     items = await directs.list_page(
         session, by=me, page=page, resource_type=resource_type, resource_id=resource_id
     )
-    return PageOut.of(items, DirectOut)
+    return PageOut[DirectOut].of(items, DirectOut)
 
 
-@router.post("")
+@router.post("", responses=errors(404, 409))
 async def create_direct(body: DirectCreate, me: CurrentIdentity, session: SessionDep) -> DirectOut:
     """Make the direct hash of a resource (one per resource)."""
     direct = await directs.create(

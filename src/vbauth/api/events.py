@@ -31,7 +31,7 @@ class EventIn(Input):
     bound_to: JsonUuid | None = None  # the resource (an AI, a widget) the object belongs to
 
 
-@authenticator
+@authenticator("events")
 async def _publisher(request: Request) -> None:
     """The caller holds the events secret (a dependency: checked before the body's fields)."""
     runtime: Runtime = request.app.state.runtime

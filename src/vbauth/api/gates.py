@@ -16,18 +16,23 @@ from starlette.requests import Request
 
 Gate = Callable[[Request], Awaitable[Any]]
 
-_GATES: set[Gate] = set()
+# Each authenticating dependency, with the kind of credential it takes: "caller" (any of a
+# customer's credentials) or "events" (the upstreams' secret). The OpenAPI document says so.
+_GATES: dict[Callable[..., Any], str] = {}
 
 
-def authenticator(gate: Gate) -> Gate:
+def authenticator(kind: str) -> Callable[[Gate], Gate]:
     """Mark a dependency (taking only the request) as one that authenticates the caller."""
-    _GATES.add(gate)
-    return gate
+
+    def mark(gate: Gate) -> Gate:
+        _GATES[gate] = kind
+        return gate
+
+    return mark
 
 
-def gates_of(request: Request) -> Iterator[Gate]:
-    """The authenticating dependencies of the route this request matched, outermost first."""
-    dependant: Dependant | None = getattr(request.scope.get("route"), "dependant", None)
+def gates_of(dependant: Dependant | None) -> Iterator[Gate]:
+    """The authenticating dependencies of a route, outermost first."""
     pending = [dependant] if dependant is not None else []
     while pending:
         current = pending.pop(0)
@@ -38,7 +43,12 @@ def gates_of(request: Request) -> Iterator[Gate]:
                 pending.append(dependency)
 
 
+def gate_names(dependant: Dependant | None) -> set[str]:
+    """The kinds of credential a route's authenticators take (empty: a public route)."""
+    return {_GATES[gate] for gate in gates_of(dependant)}
+
+
 async def authenticate_before_body(request: Request) -> None:
     """Run the route's authenticators; each raises its own 401 or 403."""
-    for gate in gates_of(request):
+    for gate in gates_of(getattr(request.scope.get("route"), "dependant", None)):
         await gate(request)

@@ -18,7 +18,7 @@ async def ping() -> str:
 
 
 @router.get("/health/ready")
-async def ready(runtime: RuntimeDep) -> dict[str, str]:
+async def health_ready(runtime: RuntimeDep) -> dict[str, str]:
     """Readiness: the database answers."""
     async with runtime.read_sessions() as session:
         await session.execute(text("SELECT 1"))

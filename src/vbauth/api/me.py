@@ -27,7 +27,9 @@ async def get_me(me: CurrentAgent, runtime: RuntimeDep) -> Response:
 
 
 @router.get("/me/sessions")
-async def list_my_sessions(me: CurrentAgent, session: SessionDep, page: PageDep) -> PageOut[Any]:
+async def list_my_sessions(
+    me: CurrentAgent, session: SessionDep, page: PageDep
+) -> PageOut[SessionOut]:
     """The caller's live logins, newest first; ``current`` marks the one calling."""
     rows = await sessions.list_page(session, by=me, agent_id=me.agent_id, page=page)
     return sessions_page(rows, me.session_id)
@@ -49,6 +51,8 @@ async def end_my_session(
     return SessionOut.of(ended, me.session_id)
 
 
-def sessions_page(rows: list[Any], current: Any) -> PageOut[Any]:
+def sessions_page(rows: list[Any], current: Any) -> PageOut[SessionOut]:
     token = format_timestamp(rows[-1].tm_create) if rows else ""
-    return PageOut[Any](result=[SessionOut.of(row, current) for row in rows], next_page_token=token)
+    return PageOut[SessionOut](
+        result=[SessionOut.of(row, current) for row in rows], next_page_token=token
+    )

@@ -13,13 +13,15 @@ router = APIRouter(prefix="/v1.0/service_agents", tags=["service agents"])
 
 
 @router.get("/me")
-async def get_me(me: CurrentAgent, runtime: RuntimeDep) -> AgentOut:
+async def get_service_agent_me(me: CurrentAgent, runtime: RuntimeDep) -> AgentOut:
     """The caller's own agent record."""
     return AgentOut.model_validate(await agents.read_own(runtime.reads, by=me))
 
 
 @router.put("/me")
-async def update_me(body: AgentUpdate, me: CurrentAgent, session: SessionDep) -> AgentOut:
+async def update_service_agent_me(
+    body: AgentUpdate, me: CurrentAgent, session: SessionDep
+) -> AgentOut:
     """Change the caller's name, detail or ring method; fields left out stay as they were."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     agent = await agents.update_fields(session, by=me, agent_id=me.agent_id, changes=changes)
@@ -27,7 +29,7 @@ async def update_me(body: AgentUpdate, me: CurrentAgent, session: SessionDep) ->
 
 
 @router.put("/me/password")
-async def update_my_password(
+async def update_service_agent_password(
     body: PasswordUpdate, me: CurrentAgent, session: SessionDep, runtime: RuntimeDep
 ) -> AgentOut:
     """Set the caller's password (a login of the last 10 minutes, or ``current_password``);
@@ -44,7 +46,7 @@ async def update_my_password(
 
 
 @router.get("/customer")
-async def get_customer(me: CurrentAgent, session: SessionDep) -> CustomerOut:
+async def get_service_agent_customer(me: CurrentAgent, session: SessionDep) -> CustomerOut:
     """The caller's customer, without its webhook secret (that is for admins and managers,
     at ``GET /v1.0/customer``)."""
     return CustomerOut.model_validate(await customers.own_public(session, by=me))

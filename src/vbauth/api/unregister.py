@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from vbauth.api.deps import RuntimeDep, SameSiteOnly, SessionDep, UnregisteringIdentity
+from vbauth.api.openapi import errors
 from vbauth.schemas import CustomerOut, UnregisterIn
 from vbauth.services import lifecycle
 
@@ -33,8 +34,8 @@ async def unregister(
         return CustomerOut.model_validate(customer)
 
 
-@router.delete("/unregister", dependencies=[SameSiteOnly])
-async def recover(me: UnregisteringIdentity, session: SessionDep) -> CustomerOut:
+@router.delete("/unregister", dependencies=[SameSiteOnly], responses=errors(400))
+async def recover_unregistered(me: UnregisteringIdentity, session: SessionDep) -> CustomerOut:
     """Take back a frozen customer within its 30 days (400 if it is not frozen)."""
     customer = await lifecycle.undo_unregister(session, by=me)
     return CustomerOut.model_validate(customer)

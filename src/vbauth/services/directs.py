@@ -13,7 +13,7 @@ from vbauth import clock
 from vbauth.authn import DIRECT_TOKEN_TYPE
 from vbauth.db import mark_identity_changed
 from vbauth.identity import Identity
-from vbauth.models import Agent, Customer, Direct
+from vbauth.models import DIRECT_RESOURCE_TYPES, Agent, Customer, Direct
 from vbauth.permissions import ADMIN_OR_MANAGER
 from vbauth.security.keys import DIRECT_PREFIX, new_direct_hash
 from vbauth.security.tokens import IssuedToken, KeyRing
@@ -23,10 +23,7 @@ from vbauth.services.delegation import refuse_delegate
 from vbauth.services.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from vbauth.services.pages import Page, paged
 
-# What a hash may be made for (reference §6); which of them boot is configuration.
-RESOURCE_TYPES = frozenset(
-    {"ai", "ai_team", "agent", "queue", "conference", "extension", "webchat_widget", "flow", "team"}
-)
+RESOURCE_TYPES = frozenset(DIRECT_RESOURCE_TYPES)
 MAX_HASH_LENGTH = 128
 
 
