@@ -94,11 +94,25 @@ class Input(BaseModel):
 
 
 class LoginIn(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"username": "ada@example.com", "password": "correct horse battery"}]
+        }
+    )
+
     username: LoginText
     password: LoginText
 
 
 class DelegateIn(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"customer_id": "5e4a0680-804e-11ec-8477-2fea5968d85b", "reason": "Ticket 4411"}
+            ]
+        }
+    )
+
     customer_id: Annotated[str, Field(min_length=1, max_length=64)]
     reason: Annotated[str, Field(min_length=1, max_length=1000)]
 
@@ -140,6 +154,10 @@ class CustomerFields(Input):
 
 
 class CustomerCreate(CustomerFields):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"email": "owner@example.com", "name": "Example Inc."}]}
+    )
+
     email: Email
     admin_password: NewPassword | None = None  # vbauth extension: the first admin's password
 
@@ -188,6 +206,19 @@ class CustomerAdminOut(CustomerOut):
 
 
 class AgentCreate(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "grace@example.com",
+                    "password": "a long passphrase",
+                    "name": "Grace",
+                    "permission": 16,
+                }
+            ]
+        }
+    )
+
     username: Email
     password: NewPassword
     name: Name = ""
@@ -205,10 +236,18 @@ class AgentUpdate(Input):
 
 
 class PermissionUpdate(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"permission": 64}]})
+
     permission: PermissionBits
 
 
 class PasswordUpdate(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"password": "a new long passphrase", "current_password": "the old one"}]
+        }
+    )
+
     password: NewPassword
     # vbauth extension: an agent changing its own password proves it knows the current one,
     # unless it logged in within the last 10 minutes.
@@ -257,6 +296,12 @@ class PageOut(BaseModel, Generic[Item]):
 
 
 class AccesskeyCreate(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "billing export", "detail": "nightly job", "expire": 31536000}]
+        }
+    )
+
     name: Name = ""
     detail: Detail = ""
     expire: int | None = None  # seconds; range checked by the service, never wrapped
@@ -352,6 +397,14 @@ class AccesskeyCreated(AccesskeyOut):
 
 
 class SignupIn(CustomerFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"email": "owner@example.com", "name": "Example Inc.", "accepted_tos": True}
+            ]
+        }
+    )
+
     email: Annotated[str, Field(min_length=1, max_length=254)]
     accepted_tos: bool
 
@@ -366,10 +419,23 @@ class TokenIn(Input):
 
 
 class PasswordForgotIn(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"username": "ada@example.com"}]})
+
     username: LoginText
 
 
 class PasswordResetIn(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "token": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                    "password": "a new long passphrase",
+                }
+            ]
+        }
+    )
+
     token: LinkToken
     password: NewPassword
 
@@ -393,6 +459,14 @@ class SignupDetailsOut(BaseModel):
 
 
 class DirectCreate(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"resource_type": "ai", "resource_id": "3f1c4a8e-0d6b-4c1e-9a57-2b8f3d9e6c10"}
+            ]
+        }
+    )
+
     # Checked by the service, whose refusal names the allowed types.
     resource_type: Annotated[
         str, Field(min_length=1, max_length=32, json_schema_extra={"enum": DIRECT_RESOURCE_TYPES})
@@ -414,6 +488,10 @@ class DirectOut(BaseModel):
 
 
 class BootIn(Input):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"direct_hash": "direct.9f86d081884c7d659a2feaa0c55ad015"}]}
+    )
+
     direct_hash: Annotated[str, Field(min_length=1, max_length=4096)]
 
 
