@@ -58,7 +58,7 @@ RUN = [
     "--generation-database", "none",
     # The callers' credentials are the -H headers: generated ?token= or cookies would shadow them.
     "--generation-with-security-parameters", "false",
-    "--workers", "2",
+    "--workers", "1",  # one request at a time: the same order, and the same outcome, every run
     "--suppress-health-check", "all",
     "--request-timeout", "30",
     "--no-color",
@@ -85,13 +85,20 @@ def fuzz(live: Live, caller: str, workdir: Path, *selection: str) -> None:
         for argument in ("-H", f"{name}: {value}")
     ]
     command = [str(Path(sys.executable).with_name("st")), "run", f"{live.server.base}/openapi.json"]
-    done = subprocess.run(
-        [*command, *RUN, *headers, *selection],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=workdir,
-    )
+    for _attempt in range(2):
+        done = subprocess.run(
+            [*command, *RUN, *headers, *selection],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=workdir,
+        )
+        # The fuzzer's own crash (a Hypothesis or CPython internal error), with no finding
+        # about vbauth, earns one more run; a finding never does.
+        if not (
+            done.returncode and "Runtime Error" in done.stdout and "Failures:" not in done.stdout
+        ):
+            break
     assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-5000:]
 
 
