@@ -16,7 +16,7 @@ from vbauth.runtime import Runtime
 from vbauth.schemas import Input, JsonUuid
 from vbauth.services.errors import AuthenticationRequired, InvalidCredentials
 
-router = APIRouter(prefix="/internal", tags=["events"])
+router = APIRouter(prefix="/internal", tags=["internal"])
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 

@@ -245,7 +245,11 @@ TAGS = [
     {"name": "accesskeys", "description": "Long-lived API keys, shown once, stored hashed."},
     {"name": "directs", "description": "Direct hashes and the 4-hour tokens they boot."},
     {"name": "customers", "description": "The caller's customer, and all of them for superadmins."},
-    {"name": "events", "description": "WebSocket event feed, and publishing for upstreams."},
+    {"name": "events", "description": "The WebSocket event feed (see the description above)."},
+    {
+        "name": "internal",
+        "description": "For upstream services only, with the events secret; not for API clients.",
+    },
     {"name": "gateway", "description": "Forwarding to upstream services, and forward-auth."},
 ]
 
