@@ -9,7 +9,6 @@ and each page's CSP lets nothing else load or run.
 from __future__ import annotations
 
 import hashlib
-import secrets
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -20,6 +19,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from vbauth.api.errors import ApiError
+from vbauth.api.pages import nonced_page
 
 router = APIRouter()
 
@@ -41,7 +41,7 @@ ASSETS: dict[str, tuple[Traversable, str]] = {
 IMMUTABLE = "public, max-age=31536000, immutable"
 # The current content under an older or missing digest: usable, never kept without asking.
 REVALIDATE = "no-cache"
-STRICT = (
+STRICT = Template(
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
@@ -62,7 +62,7 @@ REDOC_STYLE_HASHES = (
     "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=' "  # the empty <style>
     "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='"  # perfect-scrollbar.css
 )
-REDOC_POLICY = (
+REDOC_POLICY = Template(
     "default-src 'none'; script-src 'self'; "
     f"style-src 'self' 'nonce-$nonce' {REDOC_STYLE_HASHES}; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; worker-src blob:; base-uri 'none'; "
@@ -111,17 +111,9 @@ def _template(name: str) -> Template:
     return Template(Template(html).safe_substitute(urls))
 
 
-def _page(name: str, policy: str) -> HTMLResponse:
-    nonce = secrets.token_urlsafe(16)
-    return HTMLResponse(
-        _template(name).substitute(nonce=nonce),
-        headers={
-            "Content-Security-Policy": Template(policy).substitute(nonce=nonce),
-            "Referrer-Policy": "no-referrer",
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+def _page(name: str, policy: Template) -> HTMLResponse:
+    template = _template(name)
+    return nonced_page(lambda nonce: template.substitute(nonce=nonce), policy)
 
 
 @router.get("/docs", include_in_schema=False)
@@ -145,8 +137,6 @@ async def docs_asset(name: str, v: str = "") -> Response:
     return Response(
         asset.body,
         media_type=asset.media_type,
-        headers={
-            "Cache-Control": IMMUTABLE if v == asset.digest else REVALIDATE,
-            "X-Content-Type-Options": "nosniff",
-        },
+        # nosniff comes from the front layer, as for every answer of vbauth's own.
+        headers={"Cache-Control": IMMUTABLE if v == asset.digest else REVALIDATE},
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from functools import cache
 from importlib.resources import files
 from string import Template
@@ -17,23 +18,34 @@ def _read(name: str) -> str:
     return PAGES.joinpath(name).read_text(encoding="utf-8")
 
 
+# Only the response's own inline style and script may run, and only back to this origin.
+LINK_PAGE_POLICY = Template(
+    "default-src 'none'; script-src 'nonce-$nonce'; style-src 'nonce-$nonce'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
 def page(*, title: str, name: str) -> HTMLResponse:
     """``name``.html (content) and ``name``.js (behaviour) inside the shared page frame."""
+    frame = Template(_read("page.html"))
+    return nonced_page(
+        lambda nonce: frame.substitute(
+            title=title, nonce=nonce, content=_read(f"{name}.html"), script=_read(f"{name}.js")
+        ),
+        LINK_PAGE_POLICY,
+    )
+
+
+def nonced_page(render: Callable[[str], str], policy: Template) -> HTMLResponse:
+    """An HTML page and its CSP, both given a nonce of this response's own (``$nonce``).
+
+    No-store and nosniff come from the front layer, as for every answer of vbauth's own.
+    """
     nonce = secrets.token_urlsafe(16)
-    html = Template(_read("page.html")).substitute(
-        title=title, nonce=nonce, content=_read(f"{name}.html"), script=_read(f"{name}.js")
-    )
-    # Only this response's own inline style and script may run, and only back to this origin.
-    policy = (
-        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    )
     return HTMLResponse(
-        html,
+        render(nonce),
         headers={
-            "Content-Security-Policy": policy,
+            "Content-Security-Policy": policy.substitute(nonce=nonce),
             "Referrer-Policy": "no-referrer",
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
         },
     )
