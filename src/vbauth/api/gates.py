@@ -31,16 +31,18 @@ def authenticator(kind: str) -> Callable[[Gate], Gate]:
     return mark
 
 
-def gates_of(dependant: Dependant | None) -> Iterator[Gate]:
-    """The authenticating dependencies of a route, outermost first."""
+def dependants_of(dependant: Dependant | None) -> Iterator[Dependant]:
+    """A route's dependant and all it depends on, outermost first."""
     pending = [dependant] if dependant is not None else []
     while pending:
         current = pending.pop(0)
-        for dependency in current.dependencies:
-            if dependency.call in _GATES:
-                yield dependency.call
-            else:
-                pending.append(dependency)
+        yield current
+        pending.extend(current.dependencies)
+
+
+def gates_of(dependant: Dependant | None) -> Iterator[Gate]:
+    """The authenticating dependencies of a route, outermost first."""
+    return (d.call for d in dependants_of(dependant) if d.call in _GATES)
 
 
 def gate_names(dependant: Dependant | None) -> set[str]:

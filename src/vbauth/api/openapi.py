@@ -15,17 +15,15 @@ themselves wherever it can be, so the document stays true as routes change:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from vbauth import __version__
 from vbauth.api.deps import SameSiteOnly
-from vbauth.api.gates import gate_names
+from vbauth.api.gates import dependants_of, gate_names
 from vbauth.limits.policy import client_tier
 
 ERROR_ENVELOPE = {
@@ -201,7 +199,7 @@ def _error_answer(code: int) -> dict[str, Any]:
 def _complete(operation: dict[str, Any], route: APIRoute) -> None:
     operation["operationId"] = operation_id(route)
     gates = gate_names(route.dependant)
-    dependants = list(_walk(route.dependant))
+    dependants = list(dependants_of(route.dependant))
     path_params = any(d.path_params for d in dependants)
     has_input = path_params or any(d.query_params for d in dependants) or bool(route.body_field)
     codes = {int(code) for code in route.responses}
@@ -229,12 +227,6 @@ def _complete(operation: dict[str, Any], route: APIRoute) -> None:
     responses.pop("422", None)
     for code in sorted(code for code in codes if isinstance(code, int) and code >= 400):
         responses[str(code)] = {"$ref": f"#/components/responses/{ERROR_ANSWERS[code][0]}"}
-
-
-def _walk(dependant: Dependant) -> Iterator[Dependant]:
-    yield dependant
-    for dependency in dependant.dependencies:
-        yield from _walk(dependency)
 
 
 TAGS = [
