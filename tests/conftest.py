@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -136,3 +137,24 @@ def mailbox(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailb
         )
         monkeypatch.setattr(runtime, "mailer", mailer)
         yield box
+
+
+CHROMIUM = "/usr/bin/chromium"
+# A closed network: Chromium must not try to phone home (see the machine notes).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, driven by Playwright, for the modules that test pages."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route
 
 from tests.server import Server, running_server
-from tests.test_pages_browser import CHROMIUM, CHROMIUM_ARGS
 
 # Reports every CSP violation of the page to the test, with what was refused and why.
 REPORT_VIOLATIONS = """
@@ -23,14 +22,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
   window.reportViolation(`${event.effectiveDirective} refused ${event.blockedURI || "inline"}`);
 });
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
