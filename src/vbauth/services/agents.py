@@ -285,8 +285,8 @@ async def delete(session: AsyncSession, *, by: Identity, agent_id: uuid.UUID) ->
     agent.tm_delete = agent.tm_update = clock.now()
     await revoke_sessions(session, agent_id=agent.id)
     await end_delegations(session, agent_id=agent.id)
-    await directs.revoke_agent_hash(session, agent=agent)  # it names an agent that is gone
-    await session.refresh(agent, ["direct_hash"])
+    if await directs.revoke_agent_hash(session, agent=agent):  # it names an agent that is gone
+        await session.refresh(agent, ["direct_hash"])
     audit.record(
         session,
         "agent_deleted",

@@ -78,10 +78,13 @@ async def renew_agent_hash(session: AsyncSession, *, by: Identity, agent: Agent)
     return await _rehash(session, direct, by=by)
 
 
-async def revoke_agent_hash(session: AsyncSession, *, agent: Agent) -> None:
+async def revoke_agent_hash(session: AsyncSession, *, agent: Agent) -> bool:
+    """Whether the agent had a live hash (now revoked)."""
     direct = await session.scalar(_agent_hash(agent).with_for_update())
-    if direct is not None:
-        await revoke(session, direct)
+    if direct is None:
+        return False
+    await revoke(session, direct)
+    return True
 
 
 def _agent_hash(agent: Agent) -> Select[Direct]:
