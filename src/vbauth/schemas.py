@@ -81,6 +81,11 @@ def _refuse_unstorable_text(value: Any) -> None:
             pending.extend(item)
 
 
+def example(body: dict[str, Any]) -> ConfigDict:
+    """A model's example body, for the OpenAPI document (and the fuzzer's first requests)."""
+    return ConfigDict(json_schema_extra={"examples": [body]})
+
+
 class Input(BaseModel):
     """A request body: strict JSON types, unknown keys ignored, storable text only."""
 
@@ -94,23 +99,15 @@ class Input(BaseModel):
 
 
 class LoginIn(Input):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"username": "ada@example.com", "password": "correct horse battery"}]
-        }
-    )
+    model_config = example({"username": "ada@example.com", "password": "correct horse battery"})
 
     username: LoginText
     password: LoginText
 
 
 class DelegateIn(Input):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"customer_id": "5e4a0680-804e-11ec-8477-2fea5968d85b", "reason": "Ticket 4411"}
-            ]
-        }
+    model_config = example(
+        {"customer_id": "5e4a0680-804e-11ec-8477-2fea5968d85b", "reason": "Ticket 4411"}
     )
 
     customer_id: Annotated[str, Field(min_length=1, max_length=64)]
@@ -154,9 +151,7 @@ class CustomerFields(Input):
 
 
 class CustomerCreate(CustomerFields):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"email": "owner@example.com", "name": "Example Inc."}]}
-    )
+    model_config = example({"email": "owner@example.com", "name": "Example Inc."})
 
     email: Email
     admin_password: NewPassword | None = None  # vbauth extension: the first admin's password
@@ -206,16 +201,12 @@ class CustomerAdminOut(CustomerOut):
 
 
 class AgentCreate(Input):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "username": "grace@example.com",
-                    "password": "a long passphrase",
-                    "name": "Grace",
-                    "permission": 16,
-                }
-            ]
+    model_config = example(
+        {
+            "username": "grace@example.com",
+            "password": "a long passphrase",
+            "name": "Grace",
+            "permission": 16,
         }
     )
 
@@ -236,17 +227,13 @@ class AgentUpdate(Input):
 
 
 class PermissionUpdate(Input):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"permission": 64}]})
+    model_config = example({"permission": 64})
 
     permission: PermissionBits
 
 
 class PasswordUpdate(Input):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"password": "a new long passphrase", "current_password": "the old one"}]
-        }
-    )
+    model_config = example({"password": "a new long passphrase", "current_password": "the old one"})
 
     password: NewPassword
     # vbauth extension: an agent changing its own password proves it knows the current one,
@@ -296,11 +283,7 @@ class PageOut(BaseModel, Generic[Item]):
 
 
 class AccesskeyCreate(Input):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"name": "billing export", "detail": "nightly job", "expire": 31536000}]
-        }
-    )
+    model_config = example({"name": "billing export", "detail": "nightly job", "expire": 31536000})
 
     name: Name = ""
     detail: Detail = ""
@@ -397,12 +380,8 @@ class AccesskeyCreated(AccesskeyOut):
 
 
 class SignupIn(CustomerFields):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"email": "owner@example.com", "name": "Example Inc.", "accepted_tos": True}
-            ]
-        }
+    model_config = example(
+        {"email": "owner@example.com", "name": "Example Inc.", "accepted_tos": True}
     )
 
     email: Annotated[str, Field(min_length=1, max_length=254)]
@@ -419,20 +398,16 @@ class TokenIn(Input):
 
 
 class PasswordForgotIn(Input):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"username": "ada@example.com"}]})
+    model_config = example({"username": "ada@example.com"})
 
     username: LoginText
 
 
 class PasswordResetIn(Input):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "token": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                    "password": "a new long passphrase",
-                }
-            ]
+    model_config = example(
+        {
+            "token": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "password": "a new long passphrase",
         }
     )
 
@@ -459,12 +434,8 @@ class SignupDetailsOut(BaseModel):
 
 
 class DirectCreate(Input):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"resource_type": "ai", "resource_id": "3f1c4a8e-0d6b-4c1e-9a57-2b8f3d9e6c10"}
-            ]
-        }
+    model_config = example(
+        {"resource_type": "ai", "resource_id": "3f1c4a8e-0d6b-4c1e-9a57-2b8f3d9e6c10"}
     )
 
     # Checked by the service, whose refusal names the allowed types.
@@ -488,9 +459,7 @@ class DirectOut(BaseModel):
 
 
 class BootIn(Input):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"direct_hash": "direct.9f86d081884c7d659a2feaa0c55ad015"}]}
-    )
+    model_config = example({"direct_hash": "direct.9f86d081884c7d659a2feaa0c55ad015"})
 
     direct_hash: Annotated[str, Field(min_length=1, max_length=4096)]
 
