@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vbauth import __version__
+from vbauth.admin import routes as admin_routes
 from vbauth.api import (
     accesskeys,
     account,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         # layer that is matched and entered on every request (a fifth of GET /v1.0/me's CPU).
         # Each route already carries its router's prefix and tags; the OpenAPI is the same.
         app.router.routes.extend(router.routes)
+    app.router.routes.extend(admin_routes.ROUTES)  # the console's pages: no OpenAPI operations
     install_error_handlers(app)
     app.add_middleware(JsonBodyMiddleware)
     hot = HotRoutes(runtime)

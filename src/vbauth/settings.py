@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     smtp_url: SecretStr | None = None
     mail_from: str = "vbauth <no-reply@localhost>"
     public_url: str = "http://127.0.0.1:8000"  # the base of links in mail
+    # The widget link the admin console offers to copy beside each direct hash: a URL with
+    # "{hash}" where the hash goes (e.g. https://widgets.example.com/talk?direct={hash}).
+    direct_link_url: str = ""
 
     _split = field_validator(
         "cors_origins", "trusted_proxies", "jwt_previous_secrets", "ws_origins", mode="before"
@@ -154,6 +157,13 @@ class Settings(BaseSettings):
             for name in type(self).model_fields
             if name.startswith("rate_limit_") and name != "rate_limit_redis_timeout_ms"
         }
+
+    @field_validator("direct_link_url", mode="after")
+    @classmethod
+    def _check_direct_link(cls, value: str) -> str:
+        if value and not (value.startswith(("https://", "http://")) and "{hash}" in value):
+            raise ValueError('the direct link must be an http(s) URL with "{hash}" in it')
+        return value
 
     @field_validator("trusted_proxies", mode="after")
     @classmethod

@@ -12,10 +12,8 @@ from vbauth.api.deps import CurrentIdentity, SessionDep
 from vbauth.api.errors import ApiError
 from vbauth.api.pagination import PageDep
 from vbauth.clock import format_timestamp, parse_timestamp
-from vbauth.permissions import Permission
 from vbauth.schemas import AuditEventOut, PageOut
 from vbauth.services import audit
-from vbauth.services.errors import PermissionDenied
 
 router = APIRouter(prefix="/v1.0/audit_events", tags=["audit"])
 
@@ -32,14 +30,7 @@ async def list_audit_events(
 ) -> PageOut[AuditEventOut]:
     """Newest first. Admins see their customer's entries; superadmins everyone's, or one
     customer's with ``customer_id``; ``since``/``until`` are timestamps as the API writes them."""
-    if me.is_superadmin:
-        scope = customer_id
-    elif me.can_access(me.customer_id, Permission.CUSTOMER_ADMIN):
-        scope = me.customer_id
-        if customer_id is not None and customer_id != me.customer_id:
-            raise PermissionDenied()
-    else:
-        raise PermissionDenied()
+    scope = audit.readable_scope(me, customer_id)
     if type is not None and type not in audit.TYPES:
         message = 'The parameter "type" is not a known type.'
         raise ApiError(400, "INVALID_REQUEST_PARAMETER", message)

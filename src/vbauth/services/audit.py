@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vbauth.identity import AccesskeyIdentity, AgentIdentity, DirectIdentity, Identity
 from vbauth.models import AuditEvent
+from vbauth.permissions import Permission
+from vbauth.services.errors import PermissionDenied
 from vbauth.services.pages import Listing, Page, paged
 
 TYPES = frozenset(
@@ -175,6 +177,18 @@ def _delegation_of(by: object) -> dict[str, Any]:
     if delegated_by is None:
         return {}
     return {"delegated_by": str(delegated_by), "delegation_reason": getattr(by, "reason", "")}
+
+
+def readable_scope(by: Identity, customer_id: uuid.UUID | None = None) -> uuid.UUID | None:
+    """Whose entries ``by`` may read: a superadmin everyone's (None) or the one customer it
+    names; a customer admin its own customer's only; anyone else none (403)."""
+    if by.is_superadmin:
+        return customer_id
+    if not by.can_access(by.customer_id, Permission.CUSTOMER_ADMIN):
+        raise PermissionDenied()
+    if customer_id is not None and customer_id != by.customer_id:
+        raise PermissionDenied()
+    return by.customer_id
 
 
 async def list_page(

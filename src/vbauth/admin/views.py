@@ -1,0 +1,636 @@
+"""The console's pages: each lists through a service and acts through the API's own service
+call, with the signed-in agent as the caller (``console.signed_in``).
+
+A form that is refused is shown again with the refusal as a sentence and the values typed
+(never a password); one that succeeds redirects (303) to a page that shows a one-time notice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from starlette.responses import Response
+
+from vbauth.admin.console import Console, Refusal, explain, signed_in
+from vbauth.admin.forms import FormProblem, parse
+from vbauth.clock import format_timestamp, parse_timestamp
+from vbauth.models import DIRECT_RESOURCE_TYPES
+from vbauth.permissions import (
+    CUSTOMER_ADMIN_BIT,
+    SUPER_ADMIN_BIT,
+    Permission,
+)
+from vbauth.schemas import (
+    AccesskeyCreate,
+    AccesskeyUpdate,
+    AgentCreate,
+    DirectCreate,
+    PasswordUpdate,
+)
+from vbauth.services import accesskeys, agents, audit, customers, directs, lifecycle, sessions
+from vbauth.services.pages import MAX_PAGE_SIZE, Page
+
+PAGE_SIZE = 50
+
+# The permission bits a person chooses among, highest first, with what each lets one do.
+ROLES = (
+    (SUPER_ADMIN_BIT, "Superadmin", "everything, for every customer"),
+    (CUSTOMER_ADMIN_BIT, "Admin", "everything within the customer"),
+    (int(Permission.CUSTOMER_MANAGER), "Manager", "agents and directs"),
+    (int(Permission.CUSTOMER_AGENT), "Agent", "their own account"),
+)
+ROLE_BITS = sum(bit for bit, _, _ in ROLES)
+
+
+def roles_of(permission: int) -> str:
+    names = [name for bit, name, _ in ROLES if permission & bit]
+    return ", ".join(names) or "None"
+
+
+def _page(console: Console) -> Page:
+    """The page of a list the address asks for: ``before`` is the last row's time."""
+    before = console.request.query_params.get("before")
+    if not before:
+        return Page(size=PAGE_SIZE)
+    try:
+        return Page(size=PAGE_SIZE, before=parse_timestamp(before))
+    except ValueError as error:
+        raise FormProblem("That page of the list does not exist.", 404) from error
+
+
+def _older(rows: list[Any], cursor: datetime | None = None) -> str:
+    """The ``before`` of the next page, or "" when this one was the last."""
+    if len(rows) < PAGE_SIZE:
+        return ""
+    return format_timestamp(cursor or rows[-1].tm_create)
+
+
+def _id(console: Console, name: str) -> uuid.UUID:
+    value: uuid.UUID = console.request.path_params[name]  # the route's {name:uuid}
+    return value
+
+
+# Access keys ---------------------------------------------------------------------------------
+
+
+@signed_in
+async def accesskeys_page(console: Console) -> Response:
+    return await _accesskeys(console)
+
+
+async def _accesskeys(
+    console: Console, *, error: BaseException | None = None, kept: dict[str, str] | None = None
+) -> Response:
+    page = _page(console)
+    keys = await console.read(lambda s: accesskeys.list_page(s, by=console.me, page=page))
+    status, message = explain(error) if error else (200, "")
+    return console.render(
+        "accesskeys.html",
+        status,
+        keys=keys,
+        older=_older(keys),
+        error=message,
+        kept=kept or {"name": "", "detail": "", "expire_days": "365"},
+    )
+
+
+@signed_in
+async def create_accesskey(console: Console) -> Response:
+    form = console.form
+    try:
+        days = _whole_number(form.get("expire_days", "365"), "Expires in (days)")
+        body = parse(
+            AccesskeyCreate,
+            {"name": form.get("name"), "detail": form.get("detail"), "expire": days * 86400},
+        )
+        key, token = await console.write(
+            lambda s: accesskeys.create(
+                s, by=console.me, name=body.name, detail=body.detail, expire=body.expire
+            )
+        )
+    except Refusal as error:
+        return await _accesskeys(
+            console, error=error, kept=form.kept("name", "detail", "expire_days")
+        )
+    return console.redirect(
+        "/admin/accesskeys",
+        text=f"Access key “{key.name or key.token_prefix}” created.",
+        new_key={"name": key.name, "token": token, "expire": format_timestamp(key.tm_expire)},
+    )
+
+
+def _whole_number(text: str, label: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise FormProblem(f"{label}: enter a whole number.") from None
+
+
+@signed_in
+async def edit_accesskey_page(console: Console) -> Response:
+    key_id = _id(console, "key_id")
+    key = await console.read(lambda s: accesskeys.get(s, by=console.me, key_id=key_id))
+    return console.render("accesskey_edit.html", key=key, error="", kept=None)
+
+
+@signed_in
+async def edit_accesskey(console: Console) -> Response:
+    key_id, form = _id(console, "key_id"), console.form
+    try:
+        body = parse(AccesskeyUpdate, {"name": form.get("name"), "detail": form.get("detail")})
+        changes = body.model_dump(exclude_none=True)
+        await console.write(
+            lambda s: accesskeys.update(s, by=console.me, key_id=key_id, changes=changes)
+        )
+    except Refusal as error:
+        key = await console.read(lambda s: accesskeys.get(s, by=console.me, key_id=key_id))
+        status, message = explain(error)
+        kept = form.kept("name", "detail")
+        return console.render("accesskey_edit.html", status, key=key, error=message, kept=kept)
+    return console.redirect("/admin/accesskeys", text="Access key saved.")
+
+
+@signed_in
+async def delete_accesskey_page(console: Console) -> Response:
+    key_id = _id(console, "key_id")
+    key = await console.read(lambda s: accesskeys.get(s, by=console.me, key_id=key_id))
+    return _confirm(
+        console,
+        question=f"Delete the access key “{key.name or key.token_prefix}”?",
+        consequence="Programs using it are refused from the next request. This cannot be undone.",
+        action=f"/admin/accesskeys/{key.id}/delete",
+        button="Delete",
+        back="/admin/accesskeys",
+    )
+
+
+@signed_in
+async def delete_accesskey(console: Console) -> Response:
+    key_id = _id(console, "key_id")
+    key = await console.write(lambda s: accesskeys.delete(s, by=console.me, key_id=key_id))
+    return console.redirect(
+        "/admin/accesskeys", text=f"Access key “{key.name or key.token_prefix}” deleted."
+    )
+
+
+def _confirm(
+    console: Console,
+    *,
+    question: str,
+    consequence: str,
+    action: str,
+    button: str,
+    back: str,
+) -> Response:
+    return console.render(
+        "confirm.html",
+        question=question,
+        consequence=consequence,
+        action=action,
+        button=button,
+        back=back,
+    )
+
+
+# Agents --------------------------------------------------------------------------------------
+
+
+def _role_choices(console: Console) -> list[tuple[int, str, str]]:
+    """The roles this agent may grant: exactly what the API would accept from it."""
+    return [role for role in ROLES if role[0] & console.me.grantable == role[0]]
+
+
+@signed_in
+async def agents_page(console: Console) -> Response:
+    return await _agents(console)
+
+
+async def _agents(
+    console: Console, *, error: BaseException | None = None, kept: dict[str, Any] | None = None
+) -> Response:
+    page = _page(console)
+    listing = await console.read(lambda s: agents.list_page(s, by=console.me, page=page))
+    status, message = explain(error) if error else (200, "")
+    return console.render(
+        "agents.html",
+        status,
+        agents=listing.items,
+        older=_older(listing.items, listing.cursor),
+        roles_of=roles_of,
+        choices=_role_choices(console),
+        error=message,
+        kept=kept or {"username": "", "name": "", "bits": int(Permission.CUSTOMER_AGENT)},
+    )
+
+
+def _chosen_bits(console: Console) -> int:
+    try:
+        chosen = {int(value) for value in console.form.all("permission")}
+    except ValueError:
+        raise FormProblem("Permissions: choose among the roles listed.") from None
+    allowed = {bit for bit, _, _ in ROLES}
+    if not chosen <= allowed:
+        raise FormProblem("Permissions: choose among the roles listed.")
+    return sum(chosen)
+
+
+@signed_in
+async def create_agent(console: Console) -> Response:
+    form = console.form
+    try:
+        bits = _chosen_bits(console)
+        body = parse(
+            AgentCreate,
+            {
+                "username": form.get("username"),
+                "password": form.get("password"),
+                "name": form.get("name"),
+                "permission": bits,
+            },
+        )
+        agent = await console.write(
+            lambda s: agents.create(
+                s,
+                by=console.me,
+                passwords=console.runtime.passwords,
+                username=body.username,
+                password=body.password,
+                permission=body.permission,
+                name=body.name,
+                detail="",
+                ring_method="ringall",
+                tag_ids=[],
+                addresses=[],
+            )
+        )
+    except Refusal as error:
+        kept = {**form.kept("username", "name"), "bits": _bits_or_zero(console)}
+        return await _agents(console, error=error, kept=kept)
+    return console.redirect(f"/admin/agents/{agent.id}", text=f"Agent {agent.username} created.")
+
+
+def _bits_or_zero(console: Console) -> int:
+    try:
+        return _chosen_bits(console)
+    except FormProblem:
+        return 0
+
+
+@signed_in
+async def agent_page(console: Console) -> Response:
+    return await _agent(console)
+
+
+async def _agent(
+    console: Console, *, error: BaseException | None = None, status: int = 200
+) -> Response:
+    agent_id = _id(console, "agent_id")
+    agent = await console.read(lambda s: agents.get(s, by=console.me, agent_id=agent_id))
+    if error is not None:
+        status, message = explain(error)
+    else:
+        message = ""
+    return console.render(
+        "agent.html",
+        status,
+        agent=agent,
+        roles_of=roles_of,
+        choices=_role_choices(console),
+        itself=agent.id == console.me.agent_id,
+        error=message,
+    )
+
+
+@signed_in
+async def agent_permission(console: Console) -> Response:
+    agent_id = _id(console, "agent_id")
+    try:
+        chosen = _chosen_bits(console)
+
+        async def change(session: Any) -> Any:
+            agent = await agents.get(session, by=console.me, agent_id=agent_id)
+            # Bits the form does not offer stay as they are (the API sets the whole value).
+            offered = sum(bit for bit, _, _ in _role_choices(console))
+            permission = (agent.permission & ~offered) | chosen
+            return await agents.update_permission(
+                session, by=console.me, agent_id=agent_id, permission=permission
+            )
+
+        agent = await console.write(change)
+    except Refusal as error:
+        return await _agent(console, error=error)
+    return console.redirect(
+        f"/admin/agents/{agent_id}", text=f"Permissions of {agent.username} saved."
+    )
+
+
+@signed_in
+async def agent_password(console: Console) -> Response:
+    agent_id = _id(console, "agent_id")
+    try:
+        agent = await _set_password(console, agent_id)
+    except Refusal as error:
+        return await _agent(console, error=error)
+    return console.redirect(f"/admin/agents/{agent_id}", text=f"Password of {agent.username} set.")
+
+
+async def _set_password(console: Console, agent_id: uuid.UUID) -> Any:
+    form = console.form
+    values: dict[str, object] = {"password": form.get("password")}
+    if current := form.get("current_password"):
+        values["current_password"] = current
+    body = parse(PasswordUpdate, values)
+    return await console.write(
+        lambda s: agents.update_password(
+            s,
+            by=console.me,
+            passwords=console.runtime.passwords,
+            agent_id=agent_id,
+            password=body.password,
+            current_password=body.current_password,
+        )
+    )
+
+
+@signed_in
+async def delete_agent_page(console: Console) -> Response:
+    agent_id = _id(console, "agent_id")
+    agent = await console.read(lambda s: agents.load_manageable(s, console.me, agent_id))
+    return _confirm(
+        console,
+        question=f"Delete the agent {agent.username}?",
+        consequence="Their sessions end at once and they can no longer sign in.",
+        action=f"/admin/agents/{agent.id}/delete",
+        button="Delete",
+        back=f"/admin/agents/{agent.id}",
+    )
+
+
+@signed_in
+async def delete_agent(console: Console) -> Response:
+    agent_id = _id(console, "agent_id")
+    agent = await console.write(lambda s: agents.delete(s, by=console.me, agent_id=agent_id))
+    return console.redirect("/admin/agents", text=f"Agent {agent.username} deleted.")
+
+
+# Directs -------------------------------------------------------------------------------------
+
+
+@signed_in
+async def directs_page(console: Console) -> Response:
+    return await _directs(console)
+
+
+async def _directs(
+    console: Console, *, error: BaseException | None = None, kept: dict[str, str] | None = None
+) -> Response:
+    page = _page(console)
+    rows = await console.read(lambda s: directs.list_page(s, by=console.me, page=page))
+    status, message = explain(error) if error else (200, "")
+    template = console.runtime.settings.direct_link_url
+    return console.render(
+        "directs.html",
+        status,
+        directs=rows,
+        older=_older(rows),
+        link_of=lambda direct: template.replace("{hash}", direct.hash) if template else "",
+        resource_types=DIRECT_RESOURCE_TYPES,
+        error=message,
+        kept=kept or {"resource_type": "", "resource_id": ""},
+    )
+
+
+@signed_in
+async def create_direct(console: Console) -> Response:
+    form = console.form
+    try:
+        body = parse(
+            DirectCreate,
+            {
+                "resource_type": form.get("resource_type"),
+                "resource_id": form.get("resource_id").strip(),
+            },
+        )
+        await console.write(
+            lambda s: directs.create(
+                s, by=console.me, resource_type=body.resource_type, resource_id=body.resource_id
+            )
+        )
+    except Refusal as error:
+        return await _directs(console, error=error, kept=form.kept("resource_type", "resource_id"))
+    return console.redirect("/admin/directs", text="Direct hash created.")
+
+
+@signed_in
+async def regenerate_direct_page(console: Console) -> Response:
+    direct_id = _id(console, "direct_id")
+    direct = await console.read(lambda s: directs.get(s, by=console.me, direct_id=direct_id))
+    return _confirm(
+        console,
+        question=f"Regenerate the hash of {direct.resource_type} {direct.resource_id}?",
+        consequence="Links with the old hash stop working, and so do tokens booted from it.",
+        action=f"/admin/directs/{direct.id}/regenerate",
+        button="Regenerate",
+        back="/admin/directs",
+    )
+
+
+@signed_in
+async def regenerate_direct(console: Console) -> Response:
+    direct_id = _id(console, "direct_id")
+    await console.write(lambda s: directs.regenerate(s, by=console.me, direct_id=direct_id))
+    return console.redirect("/admin/directs", text="Direct hash regenerated.")
+
+
+@signed_in
+async def delete_direct_page(console: Console) -> Response:
+    direct_id = _id(console, "direct_id")
+    direct = await console.read(lambda s: directs.get(s, by=console.me, direct_id=direct_id))
+    return _confirm(
+        console,
+        question=f"Delete the hash of {direct.resource_type} {direct.resource_id}?",
+        consequence="Links with it stop working, and so do tokens booted from it.",
+        action=f"/admin/directs/{direct.id}/delete",
+        button="Delete",
+        back="/admin/directs",
+    )
+
+
+@signed_in
+async def delete_direct(console: Console) -> Response:
+    direct_id = _id(console, "direct_id")
+    await console.write(lambda s: directs.delete(s, by=console.me, direct_id=direct_id))
+    return console.redirect("/admin/directs", text="Direct hash deleted.")
+
+
+# Sessions ------------------------------------------------------------------------------------
+
+
+@signed_in
+async def sessions_page(console: Console) -> Response:
+    me, page = console.me, _page(console)
+    rows = await console.read(
+        lambda s: sessions.list_page(s, by=me, agent_id=me.agent_id, page=page)
+    )
+    return console.render("sessions.html", sessions=rows, older=_older(rows))
+
+
+@signed_in
+async def end_session(console: Console) -> Response:
+    me, session_id = console.me, _id(console, "session_id")
+    if session_id == me.session_id:
+        raise FormProblem("This is the session you are using; sign out to end it.")
+    await console.write(
+        lambda s: sessions.end(s, by=me, agent_id=me.agent_id, session_id=session_id)
+    )
+    return console.redirect("/admin/sessions", text="Session ended.")
+
+
+@signed_in
+async def end_other_sessions(console: Console) -> Response:
+    me = console.me
+    ended = await console.write(
+        lambda s: sessions.end_all(s, by=me, agent_id=me.agent_id, keep=me.session_id)
+    )
+    noun = "session" if ended == 1 else "sessions"
+    return console.redirect("/admin/sessions", text=f"{ended} other {noun} ended.")
+
+
+# Audit log -----------------------------------------------------------------------------------
+
+
+@signed_in
+async def audit_page(console: Console) -> Response:
+    query = console.request.query_params
+    chosen = {
+        "type": query.get("type", ""),
+        "from": query.get("from", ""),
+        "to": query.get("to", ""),
+    }
+    scope = audit.readable_scope(console.me)
+    try:
+        if chosen["type"] and chosen["type"] not in audit.TYPES:
+            raise FormProblem("Type: choose one of the types listed.")
+        since = _day(chosen["from"], "From")
+        until = _day(chosen["to"], "To")
+        page = _page(console)
+    except FormProblem as problem:
+        return console.render(
+            "audit.html",
+            problem.status,
+            events=[],
+            older="",
+            chosen=chosen,
+            types=sorted(audit.TYPES),
+            error=problem.message,
+        )
+    listing = await console.read(
+        lambda s: audit.list_page(
+            s,
+            customer_id=scope,
+            page=page,
+            type=chosen["type"] or None,
+            since=since,
+            until=until + timedelta(days=1) if until else None,
+        )
+    )
+    return console.render(
+        "audit.html",
+        events=listing.items,
+        older=_older(listing.items, listing.cursor),
+        chosen=chosen,
+        types=sorted(audit.TYPES),
+        error="",
+    )
+
+
+def _day(text: str, label: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+    except ValueError:
+        raise FormProblem(f"{label}: enter a date as YYYY-MM-DD.") from None
+
+
+# Customers (platform superadmins) ------------------------------------------------------------
+
+
+@signed_in
+async def customers_page(console: Console) -> Response:
+    page = Page(size=MAX_PAGE_SIZE, before=_page(console).before)
+    rows = await console.read(lambda s: customers.list_page(s, by=console.me, page=page))
+    return console.render("customers.html", customers=rows, older=_older(rows))
+
+
+def _customer_confirm(verb: str, consequence: str) -> Any:
+    @signed_in
+    async def confirm_page(console: Console) -> Response:
+        customer_id = _id(console, "customer_id")
+        customer = await console.read(
+            lambda s: customers.get(s, by=console.me, customer_id=customer_id)
+        )
+        return _confirm(
+            console,
+            question=f"{verb.capitalize()} the customer {customer.name or customer.email}?",
+            consequence=consequence,
+            action=f"/admin/customers/{customer.id}/{verb}",
+            button=verb.capitalize(),
+            back="/admin/customers",
+        )
+
+    return confirm_page
+
+
+freeze_customer_page = _customer_confirm(
+    "freeze", "Its credentials are refused until it is recovered; its data is erased in 30 days."
+)
+recover_customer_page = _customer_confirm("recover", "Its credentials work again at once.")
+
+
+@signed_in
+async def freeze_customer(console: Console) -> Response:
+    customer_id = _id(console, "customer_id")
+    customer = await console.write(
+        lambda s: lifecycle.freeze_customer(s, by=console.me, customer_id=customer_id)
+    )
+    return console.redirect("/admin/customers", text=f"{customer.name or customer.email} frozen.")
+
+
+@signed_in
+async def recover_customer(console: Console) -> Response:
+    customer_id = _id(console, "customer_id")
+    customer = await console.write(
+        lambda s: lifecycle.recover_customer(s, by=console.me, customer_id=customer_id)
+    )
+    return console.redirect(
+        "/admin/customers", text=f"{customer.name or customer.email} recovered."
+    )
+
+
+# Account -------------------------------------------------------------------------------------
+
+
+@signed_in
+async def account_page(console: Console) -> Response:
+    return await _account(console)
+
+
+async def _account(console: Console, *, error: BaseException | None = None) -> Response:
+    me = console.me
+    agent = await console.read(lambda s: agents.get(s, by=me, agent_id=me.agent_id))
+    status, message = explain(error) if error else (200, "")
+    return console.render("account.html", status, agent=agent, roles_of=roles_of, error=message)
+
+
+@signed_in
+async def account_password(console: Console) -> Response:
+    try:
+        await _set_password(console, console.me.agent_id)
+    except Refusal as error:
+        return await _account(console, error=error)
+    return console.redirect(
+        "/admin/account", text="Your password is changed; your other sessions have ended."
+    )
