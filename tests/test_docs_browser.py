@@ -7,21 +7,12 @@ CSP violation fails the test: the pages must work from vbauth alone, exactly as 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Route
+from playwright.sync_api import Browser
 
+from tests.browser import watched_page
 from tests.server import Server, running_server
-
-# Reports every CSP violation of the page to the test, with what was refused and why.
-REPORT_VIOLATIONS = """
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.reportViolation(`${event.effectiveDirective} refused ${event.blockedURI || "inline"}`);
-});
-"""
 
 
 @pytest.fixture(scope="module")
@@ -30,64 +21,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
 
 
-@dataclass
-class Watch:
-    """What a page did that it must not: requests elsewhere, errors, CSP violations."""
-
-    origin: str
-    foreign: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    def request(self, url: str) -> None:
-        if _origin(url) != self.origin:
-            self.foreign.append(url)
-
-    def route(self, route: Route) -> None:
-        if _origin(route.request.url) == self.origin:
-            route.continue_()
-        else:
-            route.abort("blockedbyclient")
-
-    def console(self, message: ConsoleMessage) -> None:
-        text = message.text
-        if message.type == "error" or "Refused to" in text or "Content Security Policy" in text:
-            self.problems.append(f"console {message.type}: {text}")
-
-
-def _origin(url: str) -> str:
-    """The origin a URL would reach; a blob: URL is its creator's, a data: URL reaches none."""
-    if url.startswith("data:"):
-        return "data:"
-    parts = urlsplit(url.removeprefix("blob:"))
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-@contextmanager
-def watched_page(browser: Browser, server: Server) -> Iterator[Page]:
-    context = browser.new_context()
-    context.set_default_timeout(15_000)
-    watch = Watch(server.base)
-    context.route("**/*", watch.route)
-    context.expose_function("reportViolation", lambda text: watch.problems.append(f"CSP {text}"))
-    context.add_init_script(REPORT_VIOLATIONS)
-    page = context.new_page()
-    page.on("request", lambda request: watch.request(request.url))
-    page.on("console", watch.console)
-    page.on("pageerror", lambda error: watch.problems.append(f"page error: {error}"))
-    try:
-        yield page
-        page.wait_for_load_state("networkidle")  # late errors and requests count too
-    except Exception as error:
-        error.add_note(f"requests elsewhere: {watch.foreign}\nproblems: {watch.problems}")
-        raise
-    finally:
-        context.close()
-    assert watch.foreign == [], watch.foreign
-    assert watch.problems == [], watch.problems
-
-
 def test_swagger_ui_shows_and_calls_the_api(server: Server, browser: Browser) -> None:
-    with watched_page(browser, server) as page:
+    with watched_page(browser, server.base) as page:
         page.goto(f"{server.base}/docs")
         login = page.locator('.opblock-summary-path[data-path="/auth/login"]')
         login.wait_for()
@@ -105,7 +40,7 @@ def test_swagger_ui_shows_and_calls_the_api(server: Server, browser: Browser) ->
 
 
 def test_redoc_shows_and_searches_the_api(server: Server, browser: Browser) -> None:
-    with watched_page(browser, server) as page:
+    with watched_page(browser, server.base) as page:
         page.goto(f"{server.base}/redoc")
         path = page.get_by_text("/auth/login", exact=True)
         operation = page.locator('[id^="tag/auth/operation/"]', has=path)

@@ -9,8 +9,9 @@ the console can do exactly what the API lets that agent do, no more.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -30,7 +31,7 @@ from vbauth.admin.protection import (
 from vbauth.admin.render import page
 from vbauth.api.client import scope_client
 from vbauth.api.deps import identify_credential, origin_allowed, public_origin
-from vbauth.api.errors import SERVICE_ERROR_STATUS
+from vbauth.api.errors import SERVICE_ERROR_STATUS, request_id_of
 from vbauth.authn import Credential
 from vbauth.identity import AgentIdentity
 from vbauth.permissions import ADMIN_OR_MANAGER, CUSTOMER_ADMIN_BIT
@@ -39,6 +40,7 @@ from vbauth.security.passwords import HashingBusy
 from vbauth.services import logins
 from vbauth.services.errors import InvalidCredentials, ServiceError, TooManyRequests
 
+log = logging.getLogger("vbauth.console")
 Result = TypeVar("Result")
 Refusal = (ServiceError, FormProblem, HashingBusy)
 
@@ -93,6 +95,21 @@ def explain(error: BaseException) -> tuple[int, str]:
     raise error
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """What the page after a form says once: a sentence, and a new access key when one was made."""
+
+    text: str = ""
+    new_key: dict[str, str] | None = None
+
+    @classmethod
+    def of(cls, opened: dict[str, Any] | None) -> Notice | None:
+        if not opened:
+            return None
+        new_key = opened.get("new_key")
+        return cls(str(opened.get("text", "")), new_key if isinstance(new_key, dict) else None)
+
+
 @dataclass
 class Console:
     """One signed-in request: who, the form it sent, and how to answer it."""
@@ -101,7 +118,7 @@ class Console:
     runtime: Runtime
     me: AgentIdentity
     form: Form = field(default_factory=lambda: Form([]))
-    notice: dict[str, Any] | None = None
+    notice: Notice | None = None
 
     @property
     def csrf(self) -> str:
@@ -135,11 +152,11 @@ class Console:
         status, message = explain(error)
         return self.render("problem.html", status, message=message)
 
-    def redirect(self, path: str, **notice: Any) -> Response:
+    def redirect(self, path: str, notice: Notice | None = None) -> Response:
         """303 to a page, with a one-time notice for it (sealed to this login session)."""
         response = RedirectResponse(path, status_code=303)
-        if notice:
-            sealed = self.runtime.console.seal_notice(str(self.me.session_id), notice)
+        if notice is not None:
+            sealed = self.runtime.console.seal_notice(str(self.me.session_id), asdict(notice))
             _remember(response, NOTICE_COOKIE, sealed, self.runtime, max_age=NOTICE_SECONDS)
         return response
 
@@ -163,7 +180,9 @@ def signed_in(view: Page) -> Callable[[Request], Awaitable[Response]]:
             return response
         console = Console(request, runtime, me)
         if sealed := request.cookies.get(NOTICE_COOKIE):
-            console.notice = runtime.console.open_notice(str(me.session_id), sealed) or {}
+            console.notice = Notice.of(runtime.console.open_notice(str(me.session_id), sealed))
+            if console.notice is None:  # not ours, or not for this session: forget it anyway
+                console.notice = Notice()
         if request.method == "POST":
             try:
                 console.form = await _checked_form(request, runtime, str(me.session_id))
@@ -173,6 +192,11 @@ def signed_in(view: Page) -> Callable[[Request], Awaitable[Response]]:
             return await view(console)
         except Refusal as error:
             return console.refused(error)
+        except Exception:  # a fault of ours: a page that says so, the trace to the log only
+            request_id = request_id_of(request)
+            log.exception("unhandled error in console request %s", request_id)
+            message = f"Something went wrong on our side (request {request_id}); try again."
+            return page("problem.html", 500, message=message)
 
     return endpoint
 
@@ -263,7 +287,7 @@ async def signin_page(request: Request) -> Response:
     message = next(
         (text for key, text in SIGNIN_MESSAGES.items() if key in request.query_params), ""
     )
-    return _signin_form(request, runtime, notice=message)
+    return _signin_form(request, runtime, notice=Notice(message) if message else None)
 
 
 def _signin_form(
@@ -272,7 +296,7 @@ def _signin_form(
     *,
     status: int = 200,
     error: str = "",
-    notice: str = "",
+    notice: Notice | None = None,
     username: str = "",
 ) -> Response:
     """The form, bound to a random cookie of this browser (login CSRF: nobody else's form can

@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from vbauth.admin.console import Console, Refusal, explain, signed_in
+from vbauth.admin.console import Console, Notice, Refusal, explain, signed_in
 from vbauth.admin.forms import FormProblem, parse
 from vbauth.clock import format_timestamp, parse_timestamp
 from vbauth.models import DIRECT_RESOURCE_TYPES
@@ -116,8 +116,10 @@ async def create_accesskey(console: Console) -> Response:
         )
     return console.redirect(
         "/admin/accesskeys",
-        text=f"Access key “{key.name or key.token_prefix}” created.",
-        new_key={"name": key.name, "token": token, "expire": format_timestamp(key.tm_expire)},
+        Notice(
+            f"Access key “{key.name or key.token_prefix}” created.",
+            new_key={"name": key.name, "token": token, "expire": format_timestamp(key.tm_expire)},
+        ),
     )
 
 
@@ -149,7 +151,7 @@ async def edit_accesskey(console: Console) -> Response:
         status, message = explain(error)
         kept = form.kept("name", "detail")
         return console.render("accesskey_edit.html", status, key=key, error=message, kept=kept)
-    return console.redirect("/admin/accesskeys", text="Access key saved.")
+    return console.redirect("/admin/accesskeys", Notice("Access key saved."))
 
 
 @signed_in
@@ -171,7 +173,7 @@ async def delete_accesskey(console: Console) -> Response:
     key_id = _id(console, "key_id")
     key = await console.write(lambda s: accesskeys.delete(s, by=console.me, key_id=key_id))
     return console.redirect(
-        "/admin/accesskeys", text=f"Access key “{key.name or key.token_prefix}” deleted."
+        "/admin/accesskeys", Notice(f"Access key “{key.name or key.token_prefix}” deleted.")
     )
 
 
@@ -268,7 +270,7 @@ async def create_agent(console: Console) -> Response:
     except Refusal as error:
         kept = {**form.kept("username", "name"), "bits": _bits_or_zero(console)}
         return await _agents(console, error=error, kept=kept)
-    return console.redirect(f"/admin/agents/{agent.id}", text=f"Agent {agent.username} created.")
+    return console.redirect(f"/admin/agents/{agent.id}", Notice(f"Agent {agent.username} created."))
 
 
 def _bits_or_zero(console: Console) -> int:
@@ -322,7 +324,7 @@ async def agent_permission(console: Console) -> Response:
     except Refusal as error:
         return await _agent(console, error=error)
     return console.redirect(
-        f"/admin/agents/{agent_id}", text=f"Permissions of {agent.username} saved."
+        f"/admin/agents/{agent_id}", Notice(f"Permissions of {agent.username} saved.")
     )
 
 
@@ -333,7 +335,9 @@ async def agent_password(console: Console) -> Response:
         agent = await _set_password(console, agent_id)
     except Refusal as error:
         return await _agent(console, error=error)
-    return console.redirect(f"/admin/agents/{agent_id}", text=f"Password of {agent.username} set.")
+    return console.redirect(
+        f"/admin/agents/{agent_id}", Notice(f"Password of {agent.username} set.")
+    )
 
 
 async def _set_password(console: Console, agent_id: uuid.UUID) -> Any:
@@ -372,7 +376,7 @@ async def delete_agent_page(console: Console) -> Response:
 async def delete_agent(console: Console) -> Response:
     agent_id = _id(console, "agent_id")
     agent = await console.write(lambda s: agents.delete(s, by=console.me, agent_id=agent_id))
-    return console.redirect("/admin/agents", text=f"Agent {agent.username} deleted.")
+    return console.redirect("/admin/agents", Notice(f"Agent {agent.username} deleted."))
 
 
 # Directs -------------------------------------------------------------------------------------
@@ -420,7 +424,7 @@ async def create_direct(console: Console) -> Response:
         )
     except Refusal as error:
         return await _directs(console, error=error, kept=form.kept("resource_type", "resource_id"))
-    return console.redirect("/admin/directs", text="Direct hash created.")
+    return console.redirect("/admin/directs", Notice("Direct hash created."))
 
 
 @signed_in
@@ -441,7 +445,7 @@ async def regenerate_direct_page(console: Console) -> Response:
 async def regenerate_direct(console: Console) -> Response:
     direct_id = _id(console, "direct_id")
     await console.write(lambda s: directs.regenerate(s, by=console.me, direct_id=direct_id))
-    return console.redirect("/admin/directs", text="Direct hash regenerated.")
+    return console.redirect("/admin/directs", Notice("Direct hash regenerated."))
 
 
 @signed_in
@@ -462,7 +466,7 @@ async def delete_direct_page(console: Console) -> Response:
 async def delete_direct(console: Console) -> Response:
     direct_id = _id(console, "direct_id")
     await console.write(lambda s: directs.delete(s, by=console.me, direct_id=direct_id))
-    return console.redirect("/admin/directs", text="Direct hash deleted.")
+    return console.redirect("/admin/directs", Notice("Direct hash deleted."))
 
 
 # Sessions ------------------------------------------------------------------------------------
@@ -485,7 +489,7 @@ async def end_session(console: Console) -> Response:
     await console.write(
         lambda s: sessions.end(s, by=me, agent_id=me.agent_id, session_id=session_id)
     )
-    return console.redirect("/admin/sessions", text="Session ended.")
+    return console.redirect("/admin/sessions", Notice("Session ended."))
 
 
 @signed_in
@@ -495,7 +499,7 @@ async def end_other_sessions(console: Console) -> Response:
         lambda s: sessions.end_all(s, by=me, agent_id=me.agent_id, keep=me.session_id)
     )
     noun = "session" if ended == 1 else "sessions"
-    return console.redirect("/admin/sessions", text=f"{ended} other {noun} ended.")
+    return console.redirect("/admin/sessions", Notice(f"{ended} other {noun} ended."))
 
 
 # Audit log -----------------------------------------------------------------------------------
@@ -596,7 +600,9 @@ async def freeze_customer(console: Console) -> Response:
     customer = await console.write(
         lambda s: lifecycle.freeze_customer(s, by=console.me, customer_id=customer_id)
     )
-    return console.redirect("/admin/customers", text=f"{customer.name or customer.email} frozen.")
+    return console.redirect(
+        "/admin/customers", Notice(f"{customer.name or customer.email} frozen.")
+    )
 
 
 @signed_in
@@ -606,7 +612,7 @@ async def recover_customer(console: Console) -> Response:
         lambda s: lifecycle.recover_customer(s, by=console.me, customer_id=customer_id)
     )
     return console.redirect(
-        "/admin/customers", text=f"{customer.name or customer.email} recovered."
+        "/admin/customers", Notice(f"{customer.name or customer.email} recovered.")
     )
 
 
@@ -632,5 +638,5 @@ async def account_password(console: Console) -> Response:
     except Refusal as error:
         return await _account(console, error=error)
     return console.redirect(
-        "/admin/account", text="Your password is changed; your other sessions have ended."
+        "/admin/account", Notice("Your password is changed; your other sessions have ended.")
     )

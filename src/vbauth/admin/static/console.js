@@ -24,8 +24,20 @@ document.addEventListener("click", async (event) => {
 function say(button, words) {
   button.dataset.label ??= button.textContent;
   button.textContent = words.split(":")[0];
-  const live = document.getElementById("live");
-  if (live) live.textContent = words; // the button's own name stays what it does
+  announce(words); // the button's own name stays what it does
   clearTimeout(button.restore);
   button.restore = setTimeout(() => { button.textContent = button.dataset.label; }, 2000);
+}
+
+// Said to screen readers in a live region made on first use (pages start with one status only).
+function announce(words) {
+  let live = document.getElementById("copy-status");
+  if (!live) {
+    live = document.createElement("p");
+    live.id = "copy-status";
+    live.className = "visually-hidden";
+    live.setAttribute("aria-live", "polite");
+    document.querySelector("main").append(live);
+  }
+  live.textContent = words;
 }
