@@ -28,6 +28,7 @@ from vbauth.models import (
     Agent,
     Binding,
     Customer,
+    Delegation,
     Direct,
     LoginSession,
     OneTimeToken,
@@ -111,6 +112,7 @@ async def client(app, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:  # 
 async def _wipe(runtime: Runtime) -> None:
     async with runtime.transaction() as session:
         for model in (
+            Delegation,
             Binding,
             OutboxMessage,
             OneTimeToken,

@@ -37,7 +37,7 @@ from vbauth.identity import AgentIdentity
 from vbauth.permissions import ADMIN_OR_MANAGER, CUSTOMER_ADMIN_BIT
 from vbauth.runtime import Runtime
 from vbauth.security.passwords import HashingBusy
-from vbauth.services import logins
+from vbauth.services import agents, logins
 from vbauth.services.errors import InvalidCredentials, ServiceError, TooManyRequests
 
 log = logging.getLogger("vbauth.console")
@@ -347,6 +347,15 @@ async def signin(request: Request) -> Response:
             error="The username or password is not right.",
         )
     except Refusal as error:
+        status, message = explain(error)
+        return _signin_form(request, runtime, status=status, username=username, error=message)
+    try:
+        # Someone the console serves? A frozen customer's agents are not: the API lets their
+        # logins reach recovery, and the console has no page for it. Their login ends here.
+        await identify_credential(runtime, Credential("token", result.token.token, "cookie"))
+    except ServiceError as error:
+        async with runtime.transaction() as session:
+            await agents.revoke_sessions(session, agent_id=result.agent.id, only=result.session.id)
         status, message = explain(error)
         return _signin_form(request, runtime, status=status, username=username, error=message)
     response = RedirectResponse("/admin", 303)
