@@ -1,5 +1,5 @@
 # The two commands of the README, and the steps behind them.
-.PHONY: run test check bench install
+.PHONY: run test check bench install screenshots
 
 run: install
 	.venv/bin/vbauth serve
@@ -12,6 +12,11 @@ check: install
 
 bench: install
 	.venv/bin/python -m bench.run
+
+# The console's pages in Chromium, and the README's picture of the access-keys page.
+screenshots: install
+	.venv/bin/pytest -q -p no:cacheprovider tests/test_console_browser.py
+	cp build/screenshots/console-access-keys.png docs/images/
 
 install: .venv/.installed
 
