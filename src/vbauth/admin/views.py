@@ -8,9 +8,12 @@ A form that is refused is shown again with the refusal as a sentence and the val
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
 from starlette.responses import Response
 
 from vbauth.admin.console import Console, Notice, Refusal, explain, signed_in
@@ -30,7 +33,7 @@ from vbauth.schemas import (
     PasswordUpdate,
 )
 from vbauth.services import accesskeys, agents, audit, customers, directs, lifecycle, sessions
-from vbauth.services.pages import MAX_PAGE_SIZE, Page
+from vbauth.services.pages import Page
 
 PAGE_SIZE = 50
 
@@ -70,6 +73,32 @@ def _older(rows: list[Any], cursor: datetime | None = None) -> str:
 def _id(console: Console, name: str) -> uuid.UUID:
     value: uuid.UUID = console.request.path_params[name]  # the route's {name:uuid}
     return value
+
+
+def confirmation(
+    load: Callable[[AsyncSession, Console], Awaitable[Any]],
+    *,
+    question: Callable[[Any], str],
+    consequence: str,
+    button: str,
+    back: Callable[[Any], str],
+) -> Callable[[Request], Awaitable[Response]]:
+    """A page that asks before an action that cannot be taken back; its button posts to the
+    same address, where the action itself lives."""
+
+    @signed_in
+    async def confirm_page(console: Console) -> Response:
+        thing = await console.read(lambda session: load(session, console))
+        return console.render(
+            "confirm.html",
+            question=question(thing),
+            consequence=consequence,
+            action=console.request.url.path,
+            button=button,
+            back=back(thing),
+        )
+
+    return confirm_page
 
 
 # Access keys ---------------------------------------------------------------------------------
@@ -154,18 +183,13 @@ async def edit_accesskey(console: Console) -> Response:
     return console.redirect("/admin/accesskeys", Notice("Access key saved."))
 
 
-@signed_in
-async def delete_accesskey_page(console: Console) -> Response:
-    key_id = _id(console, "key_id")
-    key = await console.read(lambda s: accesskeys.get(s, by=console.me, key_id=key_id))
-    return _confirm(
-        console,
-        question=f"Delete the access key “{key.name or key.token_prefix}”?",
-        consequence="Programs using it are refused from the next request. This cannot be undone.",
-        action=f"/admin/accesskeys/{key.id}/delete",
-        button="Delete",
-        back="/admin/accesskeys",
-    )
+delete_accesskey_page = confirmation(
+    lambda s, c: accesskeys.get(s, by=c.me, key_id=_id(c, "key_id")),
+    question=lambda key: f"Delete the access key “{key.name or key.token_prefix}”?",
+    consequence="Programs using it are refused from the next request. This cannot be undone.",
+    button="Delete",
+    back=lambda key: "/admin/accesskeys",
+)
 
 
 @signed_in
@@ -174,25 +198,6 @@ async def delete_accesskey(console: Console) -> Response:
     key = await console.write(lambda s: accesskeys.delete(s, by=console.me, key_id=key_id))
     return console.redirect(
         "/admin/accesskeys", Notice(f"Access key “{key.name or key.token_prefix}” deleted.")
-    )
-
-
-def _confirm(
-    console: Console,
-    *,
-    question: str,
-    consequence: str,
-    action: str,
-    button: str,
-    back: str,
-) -> Response:
-    return console.render(
-        "confirm.html",
-        question=question,
-        consequence=consequence,
-        action=action,
-        button=button,
-        back=back,
     )
 
 
@@ -285,15 +290,10 @@ async def agent_page(console: Console) -> Response:
     return await _agent(console)
 
 
-async def _agent(
-    console: Console, *, error: BaseException | None = None, status: int = 200
-) -> Response:
+async def _agent(console: Console, *, error: BaseException | None = None) -> Response:
     agent_id = _id(console, "agent_id")
     agent = await console.read(lambda s: agents.get(s, by=console.me, agent_id=agent_id))
-    if error is not None:
-        status, message = explain(error)
-    else:
-        message = ""
+    status, message = explain(error) if error else (200, "")
     return console.render(
         "agent.html",
         status,
@@ -358,18 +358,13 @@ async def _set_password(console: Console, agent_id: uuid.UUID) -> Any:
     )
 
 
-@signed_in
-async def delete_agent_page(console: Console) -> Response:
-    agent_id = _id(console, "agent_id")
-    agent = await console.read(lambda s: agents.load_manageable(s, console.me, agent_id))
-    return _confirm(
-        console,
-        question=f"Delete the agent {agent.username}?",
-        consequence="Their sessions end at once and they can no longer sign in.",
-        action=f"/admin/agents/{agent.id}/delete",
-        button="Delete",
-        back=f"/admin/agents/{agent.id}",
-    )
+delete_agent_page = confirmation(
+    lambda s, c: agents.load_manageable(s, c.me, _id(c, "agent_id")),
+    question=lambda agent: f"Delete the agent {agent.username}?",
+    consequence="Their sessions end at once and they can no longer sign in.",
+    button="Delete",
+    back=lambda agent: f"/admin/agents/{agent.id}",
+)
 
 
 @signed_in
@@ -427,18 +422,21 @@ async def create_direct(console: Console) -> Response:
     return console.redirect("/admin/directs", Notice("Direct hash created."))
 
 
-@signed_in
-async def regenerate_direct_page(console: Console) -> Response:
-    direct_id = _id(console, "direct_id")
-    direct = await console.read(lambda s: directs.get(s, by=console.me, direct_id=direct_id))
-    return _confirm(
-        console,
-        question=f"Regenerate the hash of {direct.resource_type} {direct.resource_id}?",
-        consequence="Links with the old hash stop working, and so do tokens booted from it.",
-        action=f"/admin/directs/{direct.id}/regenerate",
-        button="Regenerate",
-        back="/admin/directs",
-    )
+def _direct(session: AsyncSession, console: Console) -> Awaitable[Any]:
+    return directs.get(session, by=console.me, direct_id=_id(console, "direct_id"))
+
+
+def _resource(direct: Any) -> str:
+    return f"{direct.resource_type} {direct.resource_id}"
+
+
+regenerate_direct_page = confirmation(
+    _direct,
+    question=lambda direct: f"Regenerate the hash of {_resource(direct)}?",
+    consequence="Links with the old hash stop working, and so do tokens booted from it.",
+    button="Regenerate",
+    back=lambda direct: "/admin/directs",
+)
 
 
 @signed_in
@@ -448,18 +446,13 @@ async def regenerate_direct(console: Console) -> Response:
     return console.redirect("/admin/directs", Notice("Direct hash regenerated."))
 
 
-@signed_in
-async def delete_direct_page(console: Console) -> Response:
-    direct_id = _id(console, "direct_id")
-    direct = await console.read(lambda s: directs.get(s, by=console.me, direct_id=direct_id))
-    return _confirm(
-        console,
-        question=f"Delete the hash of {direct.resource_type} {direct.resource_id}?",
-        consequence="Links with it stop working, and so do tokens booted from it.",
-        action=f"/admin/directs/{direct.id}/delete",
-        button="Delete",
-        back="/admin/directs",
-    )
+delete_direct_page = confirmation(
+    _direct,
+    question=lambda direct: f"Delete the hash of {_resource(direct)}?",
+    consequence="Links with it stop working, and so do tokens booted from it.",
+    button="Delete",
+    back=lambda direct: "/admin/directs",
+)
 
 
 @signed_in
@@ -564,34 +557,29 @@ def _day(text: str, label: str) -> datetime | None:
 
 @signed_in
 async def customers_page(console: Console) -> Response:
-    page = Page(size=MAX_PAGE_SIZE, before=_page(console).before)
+    page = _page(console)
     rows = await console.read(lambda s: customers.list_page(s, by=console.me, page=page))
     return console.render("customers.html", customers=rows, older=_older(rows))
 
 
-def _customer_confirm(verb: str, consequence: str) -> Any:
-    @signed_in
-    async def confirm_page(console: Console) -> Response:
-        customer_id = _id(console, "customer_id")
-        customer = await console.read(
-            lambda s: customers.get(s, by=console.me, customer_id=customer_id)
-        )
-        return _confirm(
-            console,
-            question=f"{verb.capitalize()} the customer {customer.name or customer.email}?",
-            consequence=consequence,
-            action=f"/admin/customers/{customer.id}/{verb}",
-            button=verb.capitalize(),
-            back="/admin/customers",
-        )
-
-    return confirm_page
+def _customer(session: AsyncSession, console: Console) -> Awaitable[Any]:
+    return customers.get(session, by=console.me, customer_id=_id(console, "customer_id"))
 
 
-freeze_customer_page = _customer_confirm(
-    "freeze", "Its credentials are refused until it is recovered; its data is erased in 30 days."
+freeze_customer_page = confirmation(
+    _customer,
+    question=lambda customer: f"Freeze the customer {customer.name or customer.email}?",
+    consequence="Its credentials are refused until it is recovered; its data is erased in 30 days.",
+    button="Freeze",
+    back=lambda customer: "/admin/customers",
 )
-recover_customer_page = _customer_confirm("recover", "Its credentials work again at once.")
+recover_customer_page = confirmation(
+    _customer,
+    question=lambda customer: f"Recover the customer {customer.name or customer.email}?",
+    consequence="Its credentials work again at once.",
+    button="Recover",
+    back=lambda customer: "/admin/customers",
+)
 
 
 @signed_in
