@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 from http.cookies import SimpleCookie
 
 import httpx
@@ -22,9 +23,11 @@ from tests.factories import (
     make_direct,
     make_superadmin,
 )
+from vbauth import clock
 from vbauth.models import AccessKey, Agent, AuditEvent, Customer
 from vbauth.permissions import Permission
 from vbauth.runtime import Runtime
+from vbauth.services import lifecycle
 
 pytestmark = pytest.mark.anyio
 
@@ -71,7 +74,7 @@ def _csrf(page: httpx.Response) -> str:
 
 
 def _alert(page: httpx.Response) -> str:
-    match = re.search(r'role="alert">([^<]*)<', page.text)
+    match = re.search(r'role="alert"[^>]*>([^<]*)<', page.text)
     assert match, page.text
     return match.group(1)
 
@@ -272,7 +275,7 @@ async def test_refusals_and_bad_input_read_as_sentences(
         (
             console.post("/admin/accesskeys", name="n", expire_days="0"),
             400,
-            "expire must be between",
+            "Expires in (days): from 1 to 3,653.",
         ),
         (console.post("/admin/accesskeys", name="n" * 300, expire_days="30"), 400, "Name:"),
         (
@@ -285,7 +288,11 @@ async def test_refusals_and_bad_input_read_as_sentences(
             400,
             "resource_type must be one of",
         ),
-        (console.post("/admin/agents", username="", password="x"), 400, "must be an email address"),
+        (
+            console.post("/admin/agents", username="", password="x", permission="16"),
+            400,
+            "must be an email address",
+        ),
         (
             console.get("/admin/audit", **{"from": "yesterday"}),
             400,
@@ -464,3 +471,112 @@ async def test_the_audit_log_filters_by_type_and_day(
     assert f"{TYPE_CELL}login_succeeded<" in since
     past = await console.get("/admin/audit", to="2000-01-01")
     assert "No entries match." in past.text
+
+
+# What the reviews found --------------------------------------------------------------------
+
+
+async def test_a_stale_sign_in_is_confirmed_with_the_password_not_a_dead_end(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = await make_customer(runtime)
+    console = await Console(client).signed_in(tenant.admin.username)
+    stale = console.token
+    later = clock.wall_clock() + timedelta(minutes=20)
+    monkeypatch.setattr(clock, "wall_clock", lambda: later)
+    refused = await console.http.post(
+        "/admin/accesskeys",
+        data={"csrf": console.csrf, "name": "late", "expire_days": "30"},
+        headers={"Referer": "https://vbauth.test/admin/accesskeys"},
+    )
+    assert refused.status_code == 403
+    assert "Confirm it is you" in refused.text
+    assert 'name="back" value="/admin/accesskeys"' in refused.text
+    wrong = await console.post("/admin/reauth", password="not it", back="/admin/accesskeys")
+    assert wrong.status_code == 401 and _alert(wrong) == "The password is not right."
+    confirmed = await console.post("/admin/reauth", password=PASSWORD, back="/admin/accesskeys")
+    assert confirmed.status_code == 303
+    assert confirmed.headers["location"] == "/admin/accesskeys"
+    assert console.token != stale
+    assert (await client.get("/v1.0/me", headers=bearer(stale))).status_code == 401
+    console.csrf = _csrf(await console.get("/admin/accesskeys"))
+    made = await console.post("/admin/accesskeys", name="late", expire_days="30")
+    assert made.status_code == 303
+    elsewhere = await console.post("/admin/reauth", password=PASSWORD, back="https://evil.example/")
+    assert elsewhere.headers["location"] == "/admin"  # back only to the console itself
+
+
+async def test_other_methods_get_a_page_that_says_so(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    for method, path, status in (
+        ("POST", "/admin/audit", 405),
+        ("PUT", "/admin/signin", 405),
+        ("DELETE", "/admin/accesskeys", 405),
+        ("POST", "/admin/nowhere", 404),
+        ("PATCH", "/admin/accesskeys/x/y", 404),
+    ):
+        answer = await client.request(method, path)
+        assert answer.status_code == status, (method, path)
+        assert answer.headers["content-type"].startswith("text/html"), (method, path)
+        if status == 405:
+            assert "GET" in answer.headers["allow"]
+
+
+async def test_the_field_at_fault_is_marked_and_named(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    console = await Console(client).signed_in(tenant.admin.username)
+    answer = await console.post("/admin/accesskeys", name="n", expire_days="99999")
+    assert answer.status_code == 400
+    assert answer.text.startswith("<!doctype html>")
+    assert "<title>Error: Access keys" in answer.text
+    expire = re.search(r'<input id="key-expire"[^>]*>', answer.text)
+    assert expire and 'aria-invalid="true"' in expire.group(0)
+    assert 'aria-describedby="key-expire-hint form-error"' in expire.group(0)
+    name = re.search(r'<input id="key-name"[^>]*>', answer.text)
+    assert name and "aria-invalid" not in name.group(0)
+    early = await console.get("/admin/audit", **{"from": "2026-02-02", "to": "2026-02-01"})
+    assert early.status_code == 400 and "must not be after" in _alert(early)
+
+
+async def test_a_manager_is_told_why_an_admin_cannot_be_changed(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    manager = await make_agent(runtime, tenant.customer.id, permission=MANAGER)
+    agent = await make_agent(runtime, tenant.customer.id)
+    console = await Console(client).signed_in(manager.username)
+    admin_page = await console.get(f"/admin/agents/{tenant.admin.id}")
+    assert "rights you cannot grant" in admin_page.text
+    assert "Set password" not in admin_page.text and "Save permissions" not in admin_page.text
+    agent_page = await console.get(f"/admin/agents/{agent.id}")
+    assert "Set password" in agent_page.text and "rights you cannot grant" not in agent_page.text
+
+
+async def test_a_customer_frozen_meanwhile_is_said_so(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    console = await Console(client).signed_in(tenant.admin.username)
+    async with runtime.transaction() as session:
+        customer = await session.get(Customer, tenant.customer.id)
+        assert customer is not None
+        await lifecycle.freeze(session, customer=customer, by=None)
+    answer = await console.get("/admin/accesskeys")
+    assert answer.headers["location"] == "/admin/signin?frozen=1"
+    page = await console.get("/admin/signin", frozen="1")
+    assert "This account is frozen." in page.text
+
+
+async def test_plain_http_away_from_this_machine_is_warned_about(
+    app: object, runtime: Runtime
+) -> None:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://console.example") as http:
+        page = await http.get("/admin/signin")
+    assert "needs HTTPS" in _alert(page)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+        local = await http.get("/admin/signin")
+    assert 'role="alert"' not in local.text  # browsers keep Secure cookies on localhost

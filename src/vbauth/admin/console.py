@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -38,7 +38,13 @@ from vbauth.permissions import ADMIN_OR_MANAGER, CUSTOMER_ADMIN_BIT
 from vbauth.runtime import Runtime
 from vbauth.security.passwords import HashingBusy
 from vbauth.services import agents, logins
-from vbauth.services.errors import InvalidCredentials, ServiceError, TooManyRequests
+from vbauth.services.errors import (
+    InvalidCredentials,
+    NotFound,
+    PermissionDenied,
+    ServiceError,
+    TooManyRequests,
+)
 
 log = logging.getLogger("vbauth.console")
 Result = TypeVar("Result")
@@ -46,12 +52,14 @@ Refusal = (ServiceError, FormProblem, HashingBusy)
 
 # A few refusals said the console's way; the rest keep the services' own sentences.
 SENTENCES = {
-    "FRESH_LOGIN_REQUIRED": (
-        "For your safety this needs a recent sign-in: sign out, sign in again, and do it "
-        "within ten minutes (or give your current password where the form asks for it)."
-    ),
+    "FRESH_LOGIN_REQUIRED": "For your safety this needs a sign-in from the last ten minutes.",
     "INVALID_CURRENT_PASSWORD": "The current password is not right.",
     "DELEGATE_NOT_ALLOWED": "A delegated session cannot do this.",
+}
+# For services' refusals that say nothing more than their kind does.
+PLAIN = {
+    PermissionDenied: "You do not have permission to do this.",
+    NotFound: "It is not there: it was deleted, or it is not yours to see.",
 }
 
 
@@ -91,8 +99,17 @@ def explain(error: BaseException) -> tuple[int, str]:
             (code for cls, (code, _) in SERVICE_ERROR_STATUS.items() if isinstance(error, cls)),
             400,
         )
-        return status, SENTENCES.get(error.reason, error.message)
+        if error.reason in SENTENCES:
+            return status, SENTENCES[error.reason]
+        if error.message == type(error).message:  # the class's default: say it plainly
+            plain = next((text for cls, text in PLAIN.items() if isinstance(error, cls)), None)
+            return status, plain or error.message
+        return status, error.message
     raise error
+
+
+def needs_fresh_login(error: BaseException | None) -> bool:
+    return isinstance(error, ServiceError) and error.reason == "FRESH_LOGIN_REQUIRED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +150,21 @@ class Console:
         async with self.runtime.transaction() as session:
             return await action(session)
 
-    def render(self, template: str, status: int = 200, **context: Any) -> Response:
+    def render(
+        self,
+        template: str,
+        status: int = 200,
+        *,
+        problem: BaseException | None = None,
+        **context: Any,
+    ) -> Response:
+        """A page for this agent; with ``problem``, its sentence tops the page (and names the
+        field at fault, when there is one), and its status is the page's."""
+        if needs_fresh_login(problem):
+            return self.reauthenticate()
+        if problem is not None:
+            status, context["error"] = explain(problem)
+            context["error_field"] = getattr(problem, "field", "")
         response = page(
             template,
             status,
@@ -150,7 +181,13 @@ class Console:
 
     def refused(self, error: BaseException) -> Response:
         status, message = explain(error)
-        return self.render("problem.html", status, message=message)
+        return self.render("problem.html", status, problem=error, message=message, code=status)
+
+    def reauthenticate(self) -> Response:
+        """Instead of a dead end, the password form that makes this sign-in fresh; it comes
+        back to the page the refused form was on."""
+        back = _console_path(self.request.headers.get("referer", ""), self.request)
+        return self.render("reauth.html", 403, back=back, username=self.me.username)
 
     def redirect(self, path: str, notice: Notice | None = None) -> Response:
         """303 to a page, with a one-time notice for it (sealed to this login session)."""
@@ -169,15 +206,13 @@ def signed_in(view: Page) -> Callable[[Request], Awaitable[Response]]:
 
     async def endpoint(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
-        me = await _console_agent(runtime, request)
+        try:
+            me = await _console_agent(runtime, request)
+        except Frozen:
+            return _to_signin(runtime, "frozen")
         if me is None:
             ended = SESSION_COOKIE in request.cookies
-            response = RedirectResponse(
-                "/admin/signin" + ("?" + urlencode({"ended": 1}) if ended else ""), 303
-            )
-            if ended:
-                _forget(response, SESSION_COOKIE, runtime)
-            return response
+            return _to_signin(runtime, "ended" if ended else "")
         console = Console(request, runtime, me)
         if sealed := request.cookies.get(NOTICE_COOKIE):
             console.notice = Notice.of(runtime.console.open_notice(str(me.session_id), sealed))
@@ -196,7 +231,7 @@ def signed_in(view: Page) -> Callable[[Request], Awaitable[Response]]:
             request_id = request_id_of(request)
             log.exception("unhandled error in console request %s", request_id)
             message = f"Something went wrong on our side (request {request_id}); try again."
-            return page("problem.html", 500, message=message)
+            return page("problem.html", 500, message=message, code=500)
 
     return endpoint
 
@@ -205,17 +240,33 @@ async def _console_agent(runtime: Runtime, request: Request) -> AgentIdentity | 
     """The agent whose login token the console cookie holds, or None (sign in again).
 
     Only a login token of a live session will do: not an accesskey, a direct token or a
-    delegation, whatever was put in the cookie; a frozen customer's agents are shown the
-    sign-in page too (its refusal is the sign-in form's to word).
+    delegation, whatever was put in the cookie. A frozen customer's agents raise Frozen.
     """
     value = request.cookies.get(SESSION_COOKIE)
     if not value:
         return None
     try:
         identity = await identify_credential(runtime, Credential("token", value, "cookie"))
+    except PermissionDenied as error:
+        if error.reason == "ACCOUNT_FROZEN":
+            raise Frozen() from None
+        return None
     except ServiceError:
         return None
     return identity if isinstance(identity, AgentIdentity) else None
+
+
+class Frozen(Exception):
+    """The console's session belongs to a frozen customer: the sign-in page says so."""
+
+
+def _console_path(url: str, request: Request) -> str:
+    """A path of this console from a same-origin URL (a Referer), or the console's home."""
+    parts = urlsplit(url)
+    same_host = not parts.netloc or parts.netloc == request.headers.get("host")
+    if same_host and parts.path.startswith("/admin/") and "//" not in parts.path:
+        return parts.path
+    return "/admin"
 
 
 async def _checked_form(request: Request, runtime: Runtime, bound_to: str) -> Form:
@@ -268,13 +319,25 @@ def _forget(response: Response, name: str, runtime: Runtime) -> None:
 SIGNIN_MESSAGES = {
     "ended": "Your session has ended. Sign in again.",
     "signed_out": "You are signed out.",
+    "frozen": "This account is frozen. Contact support.",
 }
+
+
+def _to_signin(runtime: Runtime, why: str) -> Response:
+    """To the sign-in page, saying why; a console cookie that no longer works is forgotten."""
+    response = RedirectResponse("/admin/signin" + (f"?{why}=1" if why else ""), 303)
+    if why:
+        _forget(response, SESSION_COOKIE, runtime)
+    return response
 
 
 async def home(request: Request) -> Response:
     """``/admin``: the first page the agent may use, or the sign-in page."""
     runtime: Runtime = request.app.state.runtime
-    me = await _console_agent(runtime, request)
+    try:
+        me = await _console_agent(runtime, request)
+    except Frozen:
+        return _to_signin(runtime, "frozen")
     if me is None:
         return RedirectResponse("/admin/signin", 303)
     return RedirectResponse(nav_for(me)[0].path, 303)
@@ -282,8 +345,11 @@ async def home(request: Request) -> Response:
 
 async def signin_page(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
-    if await _console_agent(runtime, request) is not None:
-        return RedirectResponse("/admin", 303)
+    try:
+        if await _console_agent(runtime, request) is not None:
+            return RedirectResponse("/admin", 303)
+    except Frozen:
+        return _to_signin(runtime, "frozen")
     message = next(
         (text for key, text in SIGNIN_MESSAGES.items() if key in request.query_params), ""
     )
@@ -302,6 +368,11 @@ def _signin_form(
     """The form, bound to a random cookie of this browser (login CSRF: nobody else's form can
     sign this browser in as them)."""
     nonce = request.cookies.get(SIGNIN_COOKIE) or new_signin_nonce()
+    if not error and _cookies_will_not_stick(request, runtime):
+        error = (
+            "The console's cookies are Secure, so it needs HTTPS at this address: open it over "
+            "https://, or set VBAUTH_COOKIE_SECURE=false for plain-HTTP development."
+        )
     response = page(
         "signin.html",
         status,
@@ -315,6 +386,16 @@ def _signin_form(
     return response
 
 
+def _cookies_will_not_stick(request: Request, runtime: Runtime) -> bool:
+    """Secure cookies over plain HTTP: browsers drop them, except on the machine itself."""
+    if not runtime.settings.cookie_secure or request.url.scheme == "https":
+        return False
+    if runtime.settings.public_url.startswith("https://"):
+        return False  # behind a TLS proxy that does not say so: trust the configured URL
+    host = request.url.hostname or ""
+    return host not in ("localhost", "127.0.0.1", "::1") and not host.endswith(".localhost")
+
+
 async def signin(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     nonce = request.cookies.get(SIGNIN_COOKIE, "")
@@ -326,18 +407,7 @@ async def signin(request: Request) -> Response:
         return _signin_form(request, runtime, status=problem.status, error=problem.message)
     username = form.get("username")
     try:
-        result = await logins.login(
-            runtime.reads,
-            runtime.transaction,
-            passwords=runtime.passwords,
-            keys=runtime.keys,
-            username=username,
-            password=form.get("password"),
-            ttl=runtime.settings.token_ttl_login,
-            client_ip=scope_client(request.scope, runtime.trusted_networks),
-            user_agent=request.headers.get("user-agent", ""),
-            throttle=runtime.login_throttle,
-        )
+        result = await _login(request, runtime, username, form.get("password"))
     except InvalidCredentials:
         return _signin_form(
             request,
@@ -379,6 +449,70 @@ async def signout(console: Console) -> Response:
     return response
 
 
+@signed_in
+async def reauthenticate(console: Console) -> Response:
+    """Swap this session for a fresh one (the password checked again), then go back.
+
+    A new login session rather than a flag on the old one: freshness is when a session began,
+    as everywhere else (``agents.require_recent_login``). The old one ends with the swap.
+    """
+    runtime, me = console.runtime, console.me
+    back = _console_path(console.form.get("back"), console.request)
+    try:
+        result = await _login(console.request, runtime, me.username, console.form.get("password"))
+    except InvalidCredentials:
+        problem = FormProblem("The password is not right.", 401, field="password")
+        return console.render("reauth.html", problem=problem, back=back, username=me.username)
+    await console.write(lambda session: logins.logout(session, by=me))
+    response = RedirectResponse(back, 303)
+    _remember(
+        response,
+        SESSION_COOKIE,
+        result.token.token,
+        runtime,
+        max_age=runtime.settings.token_ttl_login,
+    )
+    notice = Notice("Thank you. You can do it now.")
+    sealed = runtime.console.seal_notice(str(result.session.id), asdict(notice))
+    _remember(response, NOTICE_COOKIE, sealed, runtime, max_age=NOTICE_SECONDS)
+    return response
+
+
+async def _login(
+    request: Request, runtime: Runtime, username: str, password: str
+) -> logins.LoginResult:
+    """A login as ``POST /auth/login`` makes one: the throttle, the audit log, the session."""
+    return await logins.login(
+        runtime.reads,
+        runtime.transaction,
+        passwords=runtime.passwords,
+        keys=runtime.keys,
+        username=username,
+        password=password,
+        ttl=runtime.settings.token_ttl_login,
+        client_ip=scope_client(request.scope, runtime.trusted_networks),
+        user_agent=request.headers.get("user-agent", ""),
+        throttle=runtime.login_throttle,
+    )
+
+
 async def missing(request: Request) -> Response:
-    """Any other address under /admin: a page, not the API's JSON."""
-    return page("missing.html", 404, signed_in=None)
+    """Any other address under /admin: a page, not the API's JSON (with the navigation for
+    someone signed in, so they are not lost)."""
+    runtime: Runtime = request.app.state.runtime
+    try:
+        me = await _console_agent(runtime, request)
+    except Frozen:
+        me = None
+    if me is None:
+        return page("missing.html", 404)
+    return Console(request, runtime, me).render("missing.html", 404)
+
+
+def not_allowed(allowed: list[str]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        response = page("missing.html", 405, method=request.method)
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    return endpoint

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ValidationError
@@ -16,10 +16,11 @@ Model = TypeVar("Model", bound=BaseModel)
 class FormProblem(Exception):
     """A form the console cannot act on; ``message`` is shown to the person as it is."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, *, field: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.field = field  # the form field at fault (its name), when there is one
 
 
 class Form:
@@ -77,11 +78,18 @@ def parse(model: type[Model], values: dict[str, object]) -> Model:
         first = error.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
         label = LABELS.get(field, field.replace("_", " ").capitalize() or "The form")
-        raise FormProblem(f"{label}: {_sentence(first['msg'])}") from None
+        raise FormProblem(f"{label}: {_problem(first)}", field=field) from None
 
 
-def _sentence(message: str) -> str:
-    """Pydantic's message as the end of a sentence ("Value error, x" loses its prefix)."""
-    message = message.removeprefix("Value error, ")
+def _problem(error: Any) -> str:
+    """What is wrong, said for a person (pydantic's wording is for programmers)."""
+    kind, limits = error["type"], error.get("ctx", {})
+    if kind.startswith("uuid"):
+        return "enter an ID such as 3f1c4a8e-0d6b-4c1e-9a57-2b8f3d9e6c10."
+    if kind == "string_too_long":
+        return f"at most {limits['max_length']:,} characters."
+    if kind == "string_too_short":
+        return f"at least {limits['min_length']:,} characters."
+    message = str(error["msg"]).removeprefix("Value error, ")
     message = message[:1].lower() + message[1:]
     return message if message.endswith(".") else message + "."

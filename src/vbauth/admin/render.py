@@ -26,7 +26,8 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",  # for browsers that predate frame-ancestors
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-NOBODY = {"signed_in": None, "notice": None, "error": ""}  # what a page without a session has
+# What a page has when nobody is signed in and nothing went wrong.
+NOBODY = {"signed_in": None, "notice": None, "error": "", "error_field": "", "method": ""}
 ASSETS = {
     "console.css": "text/css; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",

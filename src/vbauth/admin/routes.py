@@ -9,13 +9,15 @@ from vbauth.admin import console, views
 from vbauth.admin.render import static_asset
 
 GET, POST = ["GET"], ["POST"]
+ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
-ROUTES: list[BaseRoute] = [
+PAGES: list[Route] = [
     Route("/admin", console.home, methods=GET),
     Route("/admin/", console.home, methods=GET),
     Route("/admin/signin", console.signin_page, methods=GET),
     Route("/admin/signin", console.signin, methods=POST),
     Route("/admin/signout", console.signout, methods=POST),
+    Route("/admin/reauth", console.reauthenticate, methods=POST),
     Route("/admin/static/{name}", static_asset, methods=GET),
     Route("/admin/accesskeys", views.accesskeys_page, methods=GET),
     Route("/admin/accesskeys", views.create_accesskey, methods=POST),
@@ -47,5 +49,20 @@ ROUTES: list[BaseRoute] = [
     Route("/admin/customers/{customer_id:uuid}/recover", views.recover_customer, methods=POST),
     Route("/admin/account", views.account_page, methods=GET),
     Route("/admin/account/password", views.account_password, methods=POST),
-    Route("/admin/{rest:path}", console.missing),  # last: anything else, by any method
+]
+
+
+def _allowed(path: str) -> list[str]:
+    return sorted({method for page in PAGES if page.path == path for method in page.methods or ()})
+
+
+ROUTES: list[BaseRoute] = [
+    *PAGES,
+    # Then, for each address, any other method: a page saying so (Starlette's own 405 would
+    # reach the API's JSON handler), and last anything else under /admin: a page too.
+    *(
+        Route(path, console.not_allowed(_allowed(path)), methods=ANY)
+        for path in dict.fromkeys(page.path for page in PAGES)
+    ),
+    Route("/admin/{rest:path}", console.missing, methods=ANY),
 ]

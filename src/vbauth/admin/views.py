@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vbauth.admin.console import Console, Notice, Refusal, explain, signed_in
+from vbauth.admin.console import Console, Notice, Refusal, signed_in
 from vbauth.admin.forms import FormProblem, parse
 from vbauth.clock import format_timestamp, parse_timestamp
 from vbauth.models import DIRECT_RESOURCE_TYPES
@@ -36,6 +36,7 @@ from vbauth.services import accesskeys, agents, audit, customers, directs, lifec
 from vbauth.services.pages import Page
 
 PAGE_SIZE = 50
+MAX_EXPIRE_DAYS = accesskeys.MAX_EXPIRE // 86400
 
 # The permission bits a person chooses among, highest first, with what each lets one do.
 ROLES = (
@@ -114,13 +115,11 @@ async def _accesskeys(
 ) -> Response:
     page = _page(console)
     keys = await console.read(lambda s: accesskeys.list_page(s, by=console.me, page=page))
-    status, message = explain(error) if error else (200, "")
     return console.render(
         "accesskeys.html",
-        status,
+        problem=error,
         keys=keys,
         older=_older(keys),
-        error=message,
         kept=kept or {"name": "", "detail": "", "expire_days": "365"},
     )
 
@@ -129,7 +128,9 @@ async def _accesskeys(
 async def create_accesskey(console: Console) -> Response:
     form = console.form
     try:
-        days = _whole_number(form.get("expire_days", "365"), "Expires in (days)")
+        days = _whole_number(form.get("expire_days", "365"), "Expires in (days)", "expire_days")
+        if not 1 <= days <= MAX_EXPIRE_DAYS:
+            raise FormProblem("Expires in (days): from 1 to 3,653.", field="expire_days")
         body = parse(
             AccesskeyCreate,
             {"name": form.get("name"), "detail": form.get("detail"), "expire": days * 86400},
@@ -152,18 +153,18 @@ async def create_accesskey(console: Console) -> Response:
     )
 
 
-def _whole_number(text: str, label: str) -> int:
+def _whole_number(text: str, label: str, field: str) -> int:
     try:
         return int(text.strip())
     except ValueError:
-        raise FormProblem(f"{label}: enter a whole number.") from None
+        raise FormProblem(f"{label}: enter a whole number.", field=field) from None
 
 
 @signed_in
 async def edit_accesskey_page(console: Console) -> Response:
     key_id = _id(console, "key_id")
     key = await console.read(lambda s: accesskeys.get(s, by=console.me, key_id=key_id))
-    return console.render("accesskey_edit.html", key=key, error="", kept=None)
+    return console.render("accesskey_edit.html", key=key, kept=None)
 
 
 @signed_in
@@ -177,9 +178,8 @@ async def edit_accesskey(console: Console) -> Response:
         )
     except Refusal as error:
         key = await console.read(lambda s: accesskeys.get(s, by=console.me, key_id=key_id))
-        status, message = explain(error)
         kept = form.kept("name", "detail")
-        return console.render("accesskey_edit.html", status, key=key, error=message, kept=kept)
+        return console.render("accesskey_edit.html", problem=error, key=key, kept=kept)
     return console.redirect("/admin/accesskeys", Notice("Access key saved."))
 
 
@@ -219,15 +219,13 @@ async def _agents(
 ) -> Response:
     page = _page(console)
     listing = await console.read(lambda s: agents.list_page(s, by=console.me, page=page))
-    status, message = explain(error) if error else (200, "")
     return console.render(
         "agents.html",
-        status,
+        problem=error,
         agents=listing.items,
         older=_older(listing.items, listing.cursor),
         roles_of=roles_of,
         choices=_role_choices(console),
-        error=message,
         kept=kept or {"username": "", "name": "", "bits": int(Permission.CUSTOMER_AGENT)},
     )
 
@@ -236,10 +234,12 @@ def _chosen_bits(console: Console) -> int:
     try:
         chosen = {int(value) for value in console.form.all("permission")}
     except ValueError:
-        raise FormProblem("Permissions: choose among the roles listed.") from None
+        raise FormProblem(
+            "Permissions: choose among the roles listed.", field="permission"
+        ) from None
     allowed = {bit for bit, _, _ in ROLES}
     if not chosen <= allowed:
-        raise FormProblem("Permissions: choose among the roles listed.")
+        raise FormProblem("Permissions: choose among the roles listed.", field="permission")
     return sum(chosen)
 
 
@@ -248,6 +248,8 @@ async def create_agent(console: Console) -> Response:
     form = console.form
     try:
         bits = _chosen_bits(console)
+        if not bits:
+            raise FormProblem("Permissions: choose at least one role.", field="permission")
         body = parse(
             AgentCreate,
             {
@@ -293,15 +295,16 @@ async def agent_page(console: Console) -> Response:
 async def _agent(console: Console, *, error: BaseException | None = None) -> Response:
     agent_id = _id(console, "agent_id")
     agent = await console.read(lambda s: agents.get(s, by=console.me, agent_id=agent_id))
-    status, message = explain(error) if error else (200, "")
+    itself = agent.id == console.me.agent_id
     return console.render(
         "agent.html",
-        status,
+        problem=error,
         agent=agent,
         roles_of=roles_of,
         choices=_role_choices(console),
-        itself=agent.id == console.me.agent_id,
-        error=message,
+        itself=itself,
+        # The services' rule (agents.load_manageable): no one manages rights it cannot grant.
+        manageable=itself or not agent.permission & ~console.me.grantable,
     )
 
 
@@ -387,16 +390,14 @@ async def _directs(
 ) -> Response:
     page = _page(console)
     rows = await console.read(lambda s: directs.list_page(s, by=console.me, page=page))
-    status, message = explain(error) if error else (200, "")
     template = console.runtime.settings.direct_link_url
     return console.render(
         "directs.html",
-        status,
+        problem=error,
         directs=rows,
         older=_older(rows),
         link_of=lambda direct: template.replace("{hash}", direct.hash) if template else "",
         resource_types=DIRECT_RESOURCE_TYPES,
-        error=message,
         kept=kept or {"resource_type": "", "resource_id": ""},
     )
 
@@ -507,21 +508,18 @@ async def audit_page(console: Console) -> Response:
         "to": query.get("to", ""),
     }
     scope = audit.readable_scope(console.me)
+    types = sorted(audit.TYPES)
     try:
         if chosen["type"] and chosen["type"] not in audit.TYPES:
-            raise FormProblem("Type: choose one of the types listed.")
-        since = _day(chosen["from"], "From")
-        until = _day(chosen["to"], "To")
+            raise FormProblem("Type: choose one of the types listed.", field="type")
+        since = _day(chosen["from"], "From", "from")
+        until = _day(chosen["to"], "To", "to")
+        if since and until and since > until:
+            raise FormProblem("From: the first day must not be after the last.", field="from")
         page = _page(console)
     except FormProblem as problem:
         return console.render(
-            "audit.html",
-            problem.status,
-            events=[],
-            older="",
-            chosen=chosen,
-            types=sorted(audit.TYPES),
-            error=problem.message,
+            "audit.html", problem=problem, events=[], older="", chosen=chosen, types=types
         )
     listing = await console.read(
         lambda s: audit.list_page(
@@ -538,18 +536,18 @@ async def audit_page(console: Console) -> Response:
         events=listing.items,
         older=_older(listing.items, listing.cursor),
         chosen=chosen,
-        types=sorted(audit.TYPES),
-        error="",
+        types=types,
+        every_customer=scope is None,  # a superadmin's view: say whose each entry is
     )
 
 
-def _day(text: str, label: str) -> datetime | None:
+def _day(text: str, label: str, field: str) -> datetime | None:
     if not text:
         return None
     try:
         return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
     except ValueError:
-        raise FormProblem(f"{label}: enter a date as YYYY-MM-DD.") from None
+        raise FormProblem(f"{label}: enter a date as YYYY-MM-DD.", field=field) from None
 
 
 # Customers (platform superadmins) ------------------------------------------------------------
@@ -615,8 +613,7 @@ async def account_page(console: Console) -> Response:
 async def _account(console: Console, *, error: BaseException | None = None) -> Response:
     me = console.me
     agent = await console.read(lambda s: agents.get(s, by=me, agent_id=me.agent_id))
-    status, message = explain(error) if error else (200, "")
-    return console.render("account.html", status, agent=agent, roles_of=roles_of, error=message)
+    return console.render("account.html", problem=error, agent=agent, roles_of=roles_of)
 
 
 @signed_in

@@ -17,7 +17,7 @@ document.addEventListener("click", async (event) => {
     const selection = window.getSelection();
     selection.removeAllRanges();
     selection.addRange(range);
-    say(button, "Selected: press Ctrl+C");
+    say(button, "Selected: now copy it");
   }
 });
 
@@ -29,15 +29,8 @@ function say(button, words) {
   button.restore = setTimeout(() => { button.textContent = button.dataset.label; }, 2000);
 }
 
-// Said to screen readers in a live region made on first use (pages start with one status only).
+// Said to screen readers through the page's (empty until now) live region.
 function announce(words) {
-  let live = document.getElementById("copy-status");
-  if (!live) {
-    live = document.createElement("p");
-    live.id = "copy-status";
-    live.className = "visually-hidden";
-    live.setAttribute("aria-live", "polite");
-    document.querySelector("main").append(live);
-  }
-  live.textContent = words;
+  const live = document.getElementById("copy-status");
+  if (live) live.textContent = words;
 }
