@@ -138,7 +138,8 @@ def test_an_agent_sees_only_its_own_account(server: Server, browser: Browser) ->
 def test_signing_out_ends_the_login_session(server: Server, browser: Browser) -> None:
     with watched_page(browser, server.base) as page:
         sign_in(page, server, AGENT)
-        token = next(c["value"] for c in page.context.cookies() if c["name"] == "vbauth_console")
+        cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+        token = cookies["__Host-vbauth_console"]  # Secure, so prefixed: no sibling host sets it
         assert httpx.get(f"{server.base}/v1.0/me", params={"token": token}).status_code == 200
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_role("status")).to_have_text("You are signed out.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -91,6 +92,26 @@ def test_public_auth_routes_share_the_client_tier(server: Server) -> None:
     assert Caller(server).login(nobody(), "wrong").status_code == 401
     assert caller.request("GET", "/ping").status_code == 200
     assert caller.request("GET", "/.well-known/jwks.json").status_code == 200
+
+
+def test_the_consoles_password_forms_count_as_logins_and_its_pages_do_not(
+    server: Server,
+) -> None:
+    caller = Caller(server)
+    with httpx.Client(base_url=server.base, headers=caller.headers) as browser:
+        for _ in range(5):  # loading the sign-in page costs no attempt
+            page = browser.get("/admin/signin")
+            assert page.status_code == 200
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf
+        form = {"username": nobody(), "password": "wrong", "csrf": csrf.group(1)}
+        for _ in range(3):
+            assert browser.post("/admin/signin", data=form).status_code == 401
+        limited = browser.post("/admin/signin", data=form)
+    assert limited.status_code == 429
+    assert limited.headers["content-type"].startswith("text/html")  # a page, with a sentence
+    assert "Too many attempts; try again in" in limited.text
+    assert_limited(caller.login(nobody()), "auth_public")  # one tier with the API's logins
 
 
 def test_a_forged_forwarded_for_from_an_untrusted_peer_or_cf_header_buys_nothing(

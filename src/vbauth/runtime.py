@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.types import ASGIApp
 
 from vbauth import clock
-from vbauth.admin.protection import ConsoleSeal, console_key
+from vbauth.admin.protection import ConsoleProtection, console_key
 from vbauth.authn import Authenticator, TtlCache
 from vbauth.background import every
 from vbauth.db import SessionFactory, make_engine, make_sessionmakers
@@ -87,7 +87,7 @@ class Runtime:
     bus: Bus
     limits: Limits
     login_throttle: LoginThrottle
-    console: ConsoleSeal  # the admin console's CSRF tokens and sealed notices
+    console: ConsoleProtection  # the admin console's cookies, CSRF tokens, sealed notices
     # Response bodies of hot reads, by ("me", agent id) or ("customer", customer id), for the
     # identity cache's TTL; every write transaction clears them (see transaction()).
     records: TtlCache = field(default_factory=TtlCache)
@@ -162,7 +162,7 @@ class Runtime:
             LocalBus(hub),
             limits_for(settings.rates(), settings.redis_url, redis_budget),
             throttle_for(settings.login_max_failures, settings.redis_url, redis_budget),
-            ConsoleSeal(console_key(secret)),
+            ConsoleProtection(console_key(secret), secure=settings.cookie_secure),
         )
         if settings.redis_url:
             runtime.bus = RedisBus(settings.redis_url, hub, runtime.remote_invalidation)

@@ -34,6 +34,8 @@ pytestmark = pytest.mark.anyio
 TYPE_CELL = '<td data-label="Type">'
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 MANAGER = int(Permission.CUSTOMER_MANAGER)
+# The tests' cookies are Secure (the default), so the names carry the __Host- prefix.
+SESSION, NOTICE = "__Host-vbauth_console", "__Host-vbauth_console_notice"
 
 
 class Console:
@@ -64,7 +66,7 @@ class Console:
 
     @property
     def token(self) -> str:
-        return self.http.cookies["vbauth_console"]
+        return self.http.cookies[SESSION]
 
 
 def _csrf(page: httpx.Response) -> str:
@@ -104,11 +106,11 @@ async def test_signing_in_sets_the_consoles_own_strict_cookie_which_the_api_igno
     console = Console(client)
     answer = await console.sign_in(tenant.admin.username)
     assert answer.status_code == 303 and answer.headers["location"] == "/admin"
-    cookie = _set_cookie(answer, "vbauth_console")["vbauth_console"]
+    cookie = _set_cookie(answer, SESSION)[SESSION]
     assert cookie["httponly"] and cookie["secure"]
     assert cookie["samesite"].lower() == "strict"
-    assert cookie["path"] == "/admin"
-    api = await client.get("/v1.0/me", headers={"Cookie": f"vbauth_console={console.token}"})
+    assert cookie["path"] == "/" and not cookie["domain"]  # what __Host- demands
+    api = await client.get("/v1.0/me", headers={"Cookie": f"{SESSION}={console.token}"})
     assert api.status_code == 401  # the console's cookie is no credential of the API's
     home = await console.get("/admin")
     assert home.headers["location"] == "/admin/accesskeys"
@@ -132,7 +134,7 @@ async def test_a_sign_in_form_from_elsewhere_is_not_acted_on(
         headers={"Origin": "https://evil.example"},
     )
     assert cross.status_code == 403 and "another site" in _alert(cross)
-    assert "vbauth_console" not in console.http.cookies
+    assert SESSION not in console.http.cookies
     assert (
         await _count(runtime, AuditEvent, type="login_succeeded", customer_id=tenant.customer.id)
         == 0
@@ -178,7 +180,7 @@ async def test_the_console_ends_with_its_login_session(
     answer = await console.get("/admin/sessions")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/admin/signin?ended=1"
-    assert _set_cookie(answer, "vbauth_console")["vbauth_console"]["max-age"] == "0"
+    assert _set_cookie(answer, SESSION)[SESSION]["max-age"] == "0"
 
 
 async def test_only_a_login_token_opens_the_console(
@@ -200,7 +202,7 @@ async def test_only_a_login_token_opens_the_console(
         delegated.json()["token"],
     ):
         answer = await client.get(
-            "/admin/accesskeys", headers={"Cookie": f"vbauth_console={credential}"}
+            "/admin/accesskeys", headers={"Cookie": f"{SESSION}={credential}"}
         )
         assert answer.status_code == 303, credential[:12]
         assert answer.headers["location"].startswith("/admin/signin")
@@ -214,7 +216,7 @@ async def test_a_frozen_customers_agent_is_told_so_and_not_signed_in(
     answer = await console.sign_in(tenant.admin.username)
     assert answer.status_code == 403
     assert "frozen" in _alert(answer)
-    assert "vbauth_console" not in console.http.cookies
+    assert SESSION not in console.http.cookies
 
 
 # Forms -----------------------------------------------------------------------------------------
@@ -246,7 +248,7 @@ async def test_a_new_key_is_shown_once_and_only_to_the_session_that_made_it(
     console = await Console(client).signed_in(tenant.admin.username)
     made = await console.post("/admin/accesskeys", name="ci", detail="", expire_days="30")
     assert made.status_code == 303
-    notice = made.cookies["vbauth_console_notice"]
+    notice = made.cookies[NOTICE]
     shown = await console.get("/admin/accesskeys")
     key = re.search(r'id="new-key">(vb_\w+)<', shown.text)
     assert key, shown.text
@@ -256,7 +258,7 @@ async def test_a_new_key_is_shown_once_and_only_to_the_session_that_made_it(
     thief = await Console(client).signed_in(tenant.admin.username)
     stolen = await thief.http.get(
         "/admin/accesskeys",
-        headers={"Cookie": f"vbauth_console={thief.token}; vbauth_console_notice={notice}"},
+        headers={"Cookie": f"{SESSION}={thief.token}; {NOTICE}={notice}"},
     )
     assert stolen.status_code == 200 and key.group(1) not in stolen.text
 
@@ -580,3 +582,38 @@ async def test_plain_http_away_from_this_machine_is_warned_about(
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
         local = await http.get("/admin/signin")
     assert 'role="alert"' not in local.text  # browsers keep Secure cookies on localhost
+
+
+async def test_a_notice_replayed_after_its_two_minutes_does_not_open(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = await make_customer(runtime)
+    console = await Console(client).signed_in(tenant.admin.username)
+    made = await console.post("/admin/accesskeys", name="kept", expire_days="30")
+    notice = made.cookies[NOTICE]
+    later = clock.wall_clock() + timedelta(seconds=121)
+    monkeypatch.setattr(clock, "wall_clock", lambda: later)
+    replayed = await console.http.get(
+        "/admin/accesskeys", headers={"Cookie": f"{SESSION}={console.token}; {NOTICE}={notice}"}
+    )
+    assert replayed.status_code == 200
+    assert 'id="new-key"' not in replayed.text
+
+
+async def test_what_the_front_layer_refuses_under_admin_is_a_page_too(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    tenant = await make_customer(runtime)
+    console = await Console(client).signed_in(tenant.admin.username)
+    huge = await console.http.post("/admin/accesskeys", content=b"x" * 1_100_000)
+    assert huge.status_code == 413
+    assert huge.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in huge.headers["content-security-policy"]
+    traced = await console.http.request("TRACE", "/admin/signin")
+    assert traced.status_code == 405 and traced.headers["content-type"].startswith("text/html")
+    far = await console.get("/admin/audit", to="9999-12-31")
+    assert far.status_code == 400 and "To: enter a date" in _alert(far)
+    asset = await console.get("/admin/static/favicon.svg")
+    assert "frame-ancestors 'none'" in asset.headers["content-security-policy"]
+    api = await client.post("/v1.0/accesskeys", content=b"x" * 1_100_000)
+    assert api.headers["content-type"] == "application/json"  # the API's stay envelopes

@@ -77,7 +77,6 @@ def test_which_paths_fall_in_which_client_tier() -> None:
     assert client_tier("/auth/login") == "auth_public"
     assert client_tier("/auth/password-reset") == "auth_public"
     assert client_tier("/auth/boot") == "auth_public"
-    assert client_tier("/admin/signin") == "auth_public"  # the console's password form
     assert client_tier("/auth/logout") == "auth_protected"
     assert client_tier("/auth/verify") == "v1"
     assert client_tier("/auth/verify/v1.0/calls") == "v1"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,16 +20,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from vbauth.admin.forms import Form, FormProblem, read_form
-from vbauth.admin.protection import (
-    COOKIE_PATH,
-    NOTICE_COOKIE,
-    NOTICE_SECONDS,
-    SESSION_COOKIE,
-    SIGNIN_COOKIE,
-    new_signin_nonce,
-)
+from vbauth.admin.protection import NOTICE_SECONDS, new_signin_nonce
 from vbauth.admin.render import page
-from vbauth.api.client import scope_client
+from vbauth.api.client import bucket_key, scope_client
 from vbauth.api.deps import identify_credential, origin_allowed, public_origin
 from vbauth.api.errors import SERVICE_ERROR_STATUS, request_id_of
 from vbauth.authn import Credential
@@ -176,7 +169,7 @@ class Console:
             **context,
         )
         if self.notice is not None:  # shown once: the next page will not have it
-            _forget(response, NOTICE_COOKIE, self.runtime)
+            _forget(response, "notice", self.runtime)
         return response
 
     def refused(self, error: BaseException) -> Response:
@@ -194,7 +187,7 @@ class Console:
         response = RedirectResponse(path, status_code=303)
         if notice is not None:
             sealed = self.runtime.console.seal_notice(str(self.me.session_id), asdict(notice))
-            _remember(response, NOTICE_COOKIE, sealed, self.runtime, max_age=NOTICE_SECONDS)
+            _remember(response, "notice", sealed, self.runtime, max_age=NOTICE_SECONDS)
         return response
 
 
@@ -211,10 +204,10 @@ def signed_in(view: Page) -> Callable[[Request], Awaitable[Response]]:
         except Frozen:
             return _to_signin(runtime, "frozen")
         if me is None:
-            ended = SESSION_COOKIE in request.cookies
+            ended = runtime.console.session_cookie in request.cookies
             return _to_signin(runtime, "ended" if ended else "")
         console = Console(request, runtime, me)
-        if sealed := request.cookies.get(NOTICE_COOKIE):
+        if sealed := request.cookies.get(runtime.console.notice_cookie):
             console.notice = Notice.of(runtime.console.open_notice(str(me.session_id), sealed))
             if console.notice is None:  # not ours, or not for this session: forget it anyway
                 console.notice = Notice()
@@ -242,7 +235,7 @@ async def _console_agent(runtime: Runtime, request: Request) -> AgentIdentity | 
     Only a login token of a live session will do: not an accesskey, a direct token or a
     delegation, whatever was put in the cookie. A frozen customer's agents raise Frozen.
     """
-    value = request.cookies.get(SESSION_COOKIE)
+    value = request.cookies.get(runtime.console.session_cookie)
     if not value:
         return None
     try:
@@ -290,28 +283,46 @@ def same_origin(request: Request, runtime: Runtime) -> bool:
     return "origin" not in request.headers or origin_allowed(request.headers, allowed)
 
 
+CookieKind = Literal["session", "signin", "notice"]
+
+
 def _remember(
-    response: Response, name: str, value: str, runtime: Runtime, *, max_age: int | None = None
+    response: Response,
+    kind: CookieKind,
+    value: str,
+    runtime: Runtime,
+    *,
+    max_age: int | None = None,
 ) -> None:
     response.set_cookie(
-        name,
+        _cookie_name(kind, runtime),
         value,
         max_age=max_age,
-        path=COOKIE_PATH,
+        path=runtime.console.cookie_path,
         secure=runtime.settings.cookie_secure,
         httponly=True,
         samesite="strict",
     )
 
 
-def _forget(response: Response, name: str, runtime: Runtime) -> None:
+def _forget(response: Response, kind: CookieKind, runtime: Runtime) -> None:
     response.delete_cookie(
-        name,
-        path=COOKIE_PATH,
+        _cookie_name(kind, runtime),
+        path=runtime.console.cookie_path,
         secure=runtime.settings.cookie_secure,
         httponly=True,
         samesite="strict",
     )
+
+
+def _cookie_name(kind: CookieKind, runtime: Runtime) -> str:
+    protection = runtime.console
+    names = {
+        "session": protection.session_cookie,
+        "signin": protection.signin_cookie,
+        "notice": protection.notice_cookie,
+    }
+    return names[kind]
 
 
 # Sign-in and sign-out ------------------------------------------------------------------------
@@ -327,7 +338,7 @@ def _to_signin(runtime: Runtime, why: str) -> Response:
     """To the sign-in page, saying why; a console cookie that no longer works is forgotten."""
     response = RedirectResponse("/admin/signin" + (f"?{why}=1" if why else ""), 303)
     if why:
-        _forget(response, SESSION_COOKIE, runtime)
+        _forget(response, "session", runtime)
     return response
 
 
@@ -367,7 +378,7 @@ def _signin_form(
 ) -> Response:
     """The form, bound to a random cookie of this browser (login CSRF: nobody else's form can
     sign this browser in as them)."""
-    nonce = request.cookies.get(SIGNIN_COOKIE) or new_signin_nonce()
+    nonce = request.cookies.get(runtime.console.signin_cookie) or new_signin_nonce()
     if not error and _cookies_will_not_stick(request, runtime):
         error = (
             "The console's cookies are Secure, so it needs HTTPS at this address: open it over "
@@ -382,7 +393,7 @@ def _signin_form(
         notice=notice,
         username=username,
     )
-    _remember(response, SIGNIN_COOKIE, nonce, runtime)
+    _remember(response, "signin", nonce, runtime)
     return response
 
 
@@ -398,7 +409,7 @@ def _cookies_will_not_stick(request: Request, runtime: Runtime) -> bool:
 
 async def signin(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
-    nonce = request.cookies.get(SIGNIN_COOKIE, "")
+    nonce = request.cookies.get(runtime.console.signin_cookie, "")
     try:
         if not nonce:
             raise FormProblem("Your browser must accept cookies to sign in.", 400)
@@ -431,12 +442,12 @@ async def signin(request: Request) -> Response:
     response = RedirectResponse("/admin", 303)
     _remember(
         response,
-        SESSION_COOKIE,
+        "session",
         result.token.token,
         runtime,
         max_age=runtime.settings.token_ttl_login,
     )
-    _forget(response, SIGNIN_COOKIE, runtime)
+    _forget(response, "signin", runtime)
     return response
 
 
@@ -445,7 +456,7 @@ async def signout(console: Console) -> Response:
     """End this login session (everywhere: its token is the console's own) and forget it."""
     await console.write(lambda session: logins.logout(session, by=console.me))
     response = RedirectResponse("/admin/signin?signed_out=1", 303)
-    _forget(response, SESSION_COOKIE, console.runtime)
+    _forget(response, "session", console.runtime)
     return response
 
 
@@ -467,21 +478,24 @@ async def reauthenticate(console: Console) -> Response:
     response = RedirectResponse(back, 303)
     _remember(
         response,
-        SESSION_COOKIE,
+        "session",
         result.token.token,
         runtime,
         max_age=runtime.settings.token_ttl_login,
     )
     notice = Notice("Thank you. You can do it now.")
     sealed = runtime.console.seal_notice(str(result.session.id), asdict(notice))
-    _remember(response, NOTICE_COOKIE, sealed, runtime, max_age=NOTICE_SECONDS)
+    _remember(response, "notice", sealed, runtime, max_age=NOTICE_SECONDS)
     return response
 
 
 async def _login(
     request: Request, runtime: Runtime, username: str, password: str
 ) -> logins.LoginResult:
-    """A login as ``POST /auth/login`` makes one: the throttle, the audit log, the session."""
+    """A login as ``POST /auth/login`` makes one: its rate tier (counted here, for the posted
+    forms only, so that loading the page costs no attempt), the throttle, the audit log."""
+    client_ip = scope_client(request.scope, runtime.trusted_networks)
+    await runtime.limits.check("auth_public", bucket_key(client_ip))
     return await logins.login(
         runtime.reads,
         runtime.transaction,
@@ -490,7 +504,7 @@ async def _login(
         username=username,
         password=password,
         ttl=runtime.settings.token_ttl_login,
-        client_ip=scope_client(request.scope, runtime.trusted_networks),
+        client_ip=client_ip,
         user_agent=request.headers.get("user-agent", ""),
         throttle=runtime.login_throttle,
     )

@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 MAX_FIELDS = 64
@@ -45,7 +46,10 @@ async def read_form(request: Request) -> Form:
 
     The front layer has already bounded its size; here it must be UTF-8 and not absurd.
     """
-    body = await request.body()
+    try:
+        body = await request.body()
+    except HTTPException as error:  # the front layer's bound, met while the body streamed in
+        raise FormProblem("The form is too large.", error.status_code) from None
     try:
         text = body.decode("utf-8")
         pairs = parse_qsl(

@@ -24,10 +24,8 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-SESSION_COOKIE = "vbauth_console"
-SIGNIN_COOKIE = "vbauth_console_signin"
-NOTICE_COOKIE = "vbauth_console_notice"
-COOKIE_PATH = "/admin"  # never sent to the API: the console's session is the console's alone
+from vbauth import clock
+
 NOTICE_SECONDS = 120  # long enough for the redirect that follows a form, no longer
 NONCE_BYTES = 12
 
@@ -39,11 +37,23 @@ def console_key(installation_secret: str) -> bytes:
     ).digest()
 
 
-class ConsoleSeal:
-    """CSRF tokens and sealed notices under the console key."""
+class ConsoleProtection:
+    """The console's cookie names, CSRF tokens and sealed notices, under the console key.
 
-    def __init__(self, key: bytes) -> None:
+    With Secure cookies the names carry the ``__Host-`` prefix: the browser then takes them
+    only from this very host, over HTTPS, for path ``/`` and no domain, so a page on a sibling
+    subdomain cannot plant its own session in the console ("cookie tossing"). The prefix needs
+    path ``/``: the API is sent these cookies too, and never reads them. Without Secure (plain
+    HTTP development) the prefix is impossible, and the path is ``/admin``.
+    """
+
+    def __init__(self, key: bytes, *, secure: bool) -> None:
         self._key = key
+        prefix = "__Host-" if secure else ""
+        self.session_cookie = prefix + "vbauth_console"
+        self.signin_cookie = prefix + "vbauth_console_signin"
+        self.notice_cookie = prefix + "vbauth_console_notice"
+        self.cookie_path = "/" if secure else "/admin"
 
     def csrf_token(self, bound_to: str) -> str:
         """The token a form must send back: a MAC of what it is bound to (a session id, or the
@@ -55,19 +65,26 @@ class ConsoleSeal:
         return hmac.compare_digest(self.csrf_token(bound_to).encode(), sent.encode())
 
     def seal_notice(self, bound_to: str, notice: dict[str, Any]) -> str:
+        """The notice sealed to one login session, and to the moment it was made."""
+        stamped = {**notice, "at": clock.wall_clock().timestamp()}
         nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(self._key).encrypt(nonce, json.dumps(notice).encode(), _aad(bound_to))
+        sealed = AESGCM(self._key).encrypt(nonce, json.dumps(stamped).encode(), _aad(bound_to))
         return base64.urlsafe_b64encode(nonce + sealed).decode()
 
     def open_notice(self, bound_to: str, sealed: str) -> dict[str, Any] | None:
-        """The notice, or None when it is not one of ours for this session (or was altered)."""
+        """The notice, or None when it is not one of ours for this session, was altered, or
+        is older than ``NOTICE_SECONDS`` (the cookie's own age is the browser's to keep: a
+        copy of it replayed later must not open, or a new key could be seen again for days)."""
         try:
             raw = base64.urlsafe_b64decode(sealed.encode())
             opened = AESGCM(self._key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(bound_to))
             notice = json.loads(opened)
         except (ValueError, binascii.Error, InvalidTag):
             return None
-        return notice if isinstance(notice, dict) else None
+        if not isinstance(notice, dict):
+            return None
+        age = clock.wall_clock().timestamp() - float(notice.pop("at", 0))
+        return notice if 0 <= age <= NOTICE_SECONDS else None
 
 
 def _aad(bound_to: str) -> bytes:

@@ -81,5 +81,8 @@ async def static_asset(request: Request) -> Response:
     return Response(
         body,
         media_type=ASSETS[name],
-        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        headers={
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+        },
     )

@@ -3,13 +3,17 @@ dependency solving, and every address under /admin answers with a page, never JS
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from vbauth.admin import console, views
 from vbauth.admin.render import static_asset
 
 GET, POST = ["GET"], ["POST"]
-ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 PAGES: list[Route] = [
     Route("/admin", console.home, methods=GET),
@@ -56,13 +60,21 @@ def _allowed(path: str) -> list[str]:
     return sorted({method for page in PAGES if page.path == path for method in page.methods or ()})
 
 
+def _any_method(path: str, endpoint: Endpoint) -> Route:
+    """A route that takes every method, TRACE and made-up ones included (a Route's methods
+    are a list; None is any)."""
+    route = Route(path, endpoint)
+    route.methods = None
+    return route
+
+
 ROUTES: list[BaseRoute] = [
     *PAGES,
     # Then, for each address, any other method: a page saying so (Starlette's own 405 would
     # reach the API's JSON handler), and last anything else under /admin: a page too.
     *(
-        Route(path, console.not_allowed(_allowed(path)), methods=ANY)
+        _any_method(path, console.not_allowed(_allowed(path)))
         for path in dict.fromkeys(page.path for page in PAGES)
     ),
-    Route("/admin/{rest:path}", console.missing, methods=ANY),
+    _any_method("/admin/{rest:path}", console.missing),
 ]

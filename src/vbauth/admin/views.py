@@ -513,8 +513,8 @@ async def audit_page(console: Console) -> Response:
         if chosen["type"] and chosen["type"] not in audit.TYPES:
             raise FormProblem("Type: choose one of the types listed.", field="type")
         since = _day(chosen["from"], "From", "from")
-        until = _day(chosen["to"], "To", "to")
-        if since and until and since > until:
+        until = _day(chosen["to"], "To", "to", after=True)
+        if since and until and since >= until:
             raise FormProblem("From: the first day must not be after the last.", field="from")
         page = _page(console)
     except FormProblem as problem:
@@ -528,7 +528,7 @@ async def audit_page(console: Console) -> Response:
             page=page,
             type=chosen["type"] or None,
             since=since,
-            until=until + timedelta(days=1) if until else None,
+            until=until,
         )
     )
     return console.render(
@@ -541,12 +541,14 @@ async def audit_page(console: Console) -> Response:
     )
 
 
-def _day(text: str, label: str, field: str) -> datetime | None:
+def _day(text: str, label: str, field: str, *, after: bool = False) -> datetime | None:
+    """The start of a ``YYYY-MM-DD`` day (``after``: of the day after it, the end of a range)."""
     if not text:
         return None
     try:
-        return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
-    except ValueError:
+        moment = datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+        return moment + timedelta(days=1) if after else moment
+    except (ValueError, OverflowError):
         raise FormProblem(f"{label}: enter a date as YYYY-MM-DD.", field=field) from None
 
 

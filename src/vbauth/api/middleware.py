@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -57,7 +58,13 @@ async def too_large(scope: Scope, send: Send) -> None:
 
 
 async def refuse(scope: Scope, send: Send, status: int, reason: str, message: str) -> None:
-    """An envelope for a request the front layer will not pass on; the connection closes."""
+    """An envelope for a request the front layer will not pass on; the connection closes.
+
+    The admin console's addresses get the sentence as a page instead: people read those.
+    """
+    if scope.get("path", "").startswith(CONSOLE_PREFIX):
+        await _refuse_page(send, status, message)
+        return
     request_id = scope.get("state", {}).get("request_id", "")
     body = json.dumps(
         {
@@ -76,6 +83,32 @@ async def refuse(scope: Scope, send: Send, status: int, reason: str, message: st
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+CONSOLE_PREFIX = "/admin"
+REFUSAL_PAGE = (
+    '<!doctype html><html lang="en"><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    "<title>Not done · vbauth console</title><h1>That could not be done</h1>"
+    '<p role="alert">{message}</p><p><a href="/admin">Back to the console</a></p></html>'
+)
+
+
+async def _refuse_page(send: Send, status: int, message: str) -> None:
+    body = REFUSAL_PAGE.format(message=html.escape(message)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
                 (b"connection", b"close"),
             ],
         }

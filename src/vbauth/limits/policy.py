@@ -37,7 +37,6 @@ TIERS: tuple[Tier, ...] = (
 # public. /auth/verify decides a /v1.0 request for a proxy, so it counts as one.
 PROTECTED_AUTH = ("/auth/logout", "/auth/unregister", "/auth/delegate")  # need a credential
 VERIFY = "/auth/verify"
-CONSOLE_SIGNIN = "/admin/signin"
 # Set in a request's scope state once its customer was counted: a request that passes two
 # entry points (a cached read that falls through to its route) is counted once.
 COUNTED = "vbauth.customer_counted"
@@ -49,8 +48,6 @@ def client_tier(path: str) -> Tier | None:
         return "v1"
     if path.startswith("/auth/"):
         return "auth_protected" if path.startswith(PROTECTED_AUTH) else "auth_public"
-    if path == CONSOLE_SIGNIN:  # the console's password form: the same guesses as a login
-        return "auth_public"
     return None
 
 
