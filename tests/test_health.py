@@ -8,6 +8,9 @@ import httpx
 import pytest
 
 from tests.factories import assert_error
+from tests.server import free_port
+from vbauth import health
+from vbauth.runtime import Runtime
 
 REQUEST_ID = re.compile(r"req_[A-Z2-7]{26}")
 
@@ -20,9 +23,36 @@ async def test_ping_answers_pong(client: httpx.AsyncClient) -> None:
     assert response.text == "pong"
 
 
-async def test_readiness_checks_the_database(client: httpx.AsyncClient) -> None:
+async def test_readiness_checks_the_database_and_its_schema(client: httpx.AsyncClient) -> None:
     response = await client.get("/health/ready")
-    assert response.json() == {"status": "ok"}
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}}
+    live = await client.get("/health/live")
+    assert live.json() == {"status": "ok"}
+
+
+async def test_a_schema_behind_the_code_is_not_ready_and_says_so(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(health, "latest_revision", lambda: "9999")  # code newer than the schema
+    response = await client.get("/health/ready")
+    error = assert_error(response, 503, "NOT_READY")
+    assert error["message"] == "Not ready: migrations."
+    [detail] = error["details"]  # type: ignore[misc]
+    assert detail["check"] == "migrations" and "vbauth migrate" in detail["problem"]
+    assert response.headers["retry-after"] == "5"
+
+
+async def test_without_redis_it_is_ready_but_degraded(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime.settings, "redis_url", f"redis://127.0.0.1:{free_port()}/0")
+    response = await client.get("/health/ready")
+    assert response.status_code == 200  # served on with local limits, events, invalidation
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["redis"].startswith("unreachable")
+    assert body["checks"]["database"] == "ok"
 
 
 async def test_a_request_id_is_generated_when_absent(client: httpx.AsyncClient) -> None:

@@ -1,0 +1,84 @@
+"""Whether this instance can serve: the database answers at the latest schema, and Redis (when
+configured) answers. Each check is bounded in time, so a probe never hangs on a dead peer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from functools import cache
+
+import redis.asyncio as redis
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from vbauth.migrate import alembic_config
+from vbauth.runtime import Runtime
+
+CHECK_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    problem: str = ""  # "" when it passed
+    # A part vbauth can serve without (Redis: local limits, events and invalidation).
+    optional: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+
+async def readiness(runtime: Runtime) -> list[Check]:
+    """Every check, run at once, each within ``CHECK_SECONDS``."""
+    pending = [
+        _bounded("database", _database(runtime)),
+        _bounded("migrations", _migrations(runtime)),
+    ]
+    if runtime.settings.redis_url:
+        pending.append(_bounded("redis", _redis(runtime.settings.redis_url), optional=True))
+    return list(await asyncio.gather(*pending))
+
+
+async def _bounded(name: str, check: Awaitable[str], *, optional: bool = False) -> Check:
+    try:
+        async with asyncio.timeout(CHECK_SECONDS):
+            return Check(name, await check, optional)
+    except TimeoutError:
+        return Check(name, f"no answer within {CHECK_SECONDS:g} s", optional)
+    except Exception as error:  # whatever the driver raises, the probe says what it was
+        return Check(name, f"unreachable ({type(error).__name__})", optional)
+
+
+async def _database(runtime: Runtime) -> str:
+    async with runtime.read_sessions() as session:
+        await session.execute(text("SELECT 1"))
+    return ""
+
+
+async def _migrations(runtime: Runtime) -> str:
+    async with runtime.read_sessions() as session:
+        current = await session.scalar(text("SELECT version_num FROM alembic_version"))
+    head = latest_revision()
+    if current != head:
+        return f"the schema is at {current or 'nothing'}, not {head}: run vbauth migrate"
+    return ""
+
+
+@cache
+def latest_revision() -> str:
+    """The newest migration this code ships (read once: the files do not change)."""
+    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    return head or ""
+
+
+async def _redis(url: str) -> str:
+    client = redis.Redis.from_url(
+        url, socket_timeout=CHECK_SECONDS, socket_connect_timeout=CHECK_SECONDS
+    )
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()
+    return ""
