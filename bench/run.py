@@ -117,7 +117,9 @@ def throughput_rows(results: dict[str, WrkResult]) -> list[Row]:
     """Every throughput figure, each with the ratio the issue sets for it."""
     rows: list[Row] = []
 
-    def rate(label: str, baseline: str = "", target: float | None = None) -> None:
+    def rate(
+        label: str, baseline: str = "", target: float | None = None, *, guarded: bool = True
+    ) -> None:
         result = results.get(label)
         if result is None:
             return
@@ -127,7 +129,13 @@ def throughput_rows(results: dict[str, WrkResult]) -> list[Row]:
         base = (baseline, results[baseline].rps)
         rows.append(
             ratio_row(
-                label, result.rps, "req/s", baseline=base, target=target, cpu_us=result.cpu_us
+                label,
+                result.rps,
+                "req/s",
+                baseline=base,
+                target=target,
+                cpu_us=result.cpu_us,
+                guarded=guarded,
             )
         )
 
@@ -135,7 +143,11 @@ def throughput_rows(results: dict[str, WrkResult]) -> list[Row]:
     for db in ("sqlite", "postgres"):
         rate(f"{db} GET /ping", FLOOR, 0.6)
         for kind in ("JWT", "accesskey", "direct"):
-            rate(f"{db} verify {kind}", f"{db} GET /ping", 0.85)
+            # Against vbauth's own /ping the target stands (and is reported) but CI does not
+            # guard it: a cheaper /ping lowers that ratio without verify getting any slower,
+            # and a guard must not fire on an improvement. Verify is guarded against the
+            # floor, which no change of ours moves (docs/performance.md, "The log writer").
+            rate(f"{db} verify {kind}", f"{db} GET /ping", 0.85, guarded=False)
             rate(f"{db} verify {kind}", FLOOR, 0.5)
     rate("peer fastapi-users JWT")
     rate("peer drf-api-key")

@@ -7,9 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+import asyncpg
 from sqlalchemy import Label, MetaData, Table, bindparam, event, inspect, make_url
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -55,7 +58,36 @@ class UTCDateTime(TypeDecorator[datetime]):
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def make_engine(url: str) -> AsyncEngine:
+def database_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot be reached or stopped answering (refused,
+    reset, timed out, shutting down), rather than that a statement was wrong: the request gets
+    503 and may be retried, and the trace is not worth a log line each time."""
+    seen: BaseException | None = error
+    while seen is not None:  # drivers' errors come wrapped (SQLAlchemy's, asyncpg's)
+        if isinstance(seen, UNAVAILABLE):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        # What it was raised from, or the driver's own error: not __context__, which may hold
+        # an unrelated error handled earlier in the same frame.
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
+
+
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable (ConnectionError and socket errors are OSErrors)
+    TimeoutError,  # asyncio's and the socket's
+    PoolTimeout,  # no pooled connection came back in time
+    OperationalError,  # SQLAlchemy's wrapper of the drivers' "cannot talk to the server now"
+    InterfaceError,  # the connection is closed or broken under the driver
+    asyncpg.exceptions.PostgresConnectionError,  # class 08: connection exceptions
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, cannot connect now
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,  # the connection was closed in the middle of an operation
+)
+
+
+def make_engine(url: str, *, timeout: float = 5.0) -> AsyncEngine:
     """An async engine; on SQLite, with WAL, foreign keys, and transactions vbauth controls."""
     if url.startswith("sqlite"):
         database = make_url(url).database
@@ -66,7 +98,16 @@ def make_engine(url: str) -> AsyncEngine:
         _tune_sqlite(engine)
         return engine
     return create_async_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        hide_parameters=True,
+        # Every wait on the server is bounded, so a database gone away answers 503 in seconds
+        # instead of holding requests: connecting, waiting for a pooled connection (both
+        # ``timeout``), and each statement (three times as long: a slow query is not an outage).
+        pool_timeout=timeout,
+        connect_args={"timeout": timeout, "command_timeout": 3 * timeout},
     )
 
 

@@ -42,10 +42,10 @@ class HotReads(Protocol):
     async def close(self) -> None: ...
 
 
-def hot_reads(url: str) -> HotReads:
+def hot_reads(url: str, *, timeout: float = 5.0) -> HotReads:
     if url.startswith("sqlite"):
         return SqliteReads(url)
-    return PostgresReads(url)
+    return PostgresReads(url, timeout=timeout)
 
 
 class SqliteReads:
@@ -91,8 +91,11 @@ CONNECTION_LOST = (
 class PostgresReads:
     POOL_SIZE = 10
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
         self._dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+        # Connecting, and a whole read (waiting for a pooled connection included), are bounded:
+        # a database gone away is a 503 in seconds, not a request held (db.make_engine).
+        self._timeout = timeout
         self._dialect = postgres_asyncpg.dialect()  # type: ignore[no-untyped-call]
         self._compiled: dict[AnySelect, tuple[str, list[str], dict[str, Any]]] = {}
         self._pool: asyncpg.Pool | None = None
@@ -101,14 +104,16 @@ class PostgresReads:
     async def first(self, query: AnySelect, params: Mapping[str, Any]) -> Row | None:
         sql, names, constants = self._compiled.get(query) or self._compile(query)
         arguments = [params[name] if name in params else constants[name] for name in names]
-        pool = self._pool or await self._open()
-        try:
-            record = await pool.fetchrow(sql, *arguments)
-        except CONNECTION_LOST:
-            # The server closed a connection (restart, failover): then it closed the others too.
-            # Every pooled connection is replaced before its next use, and the read tried again.
-            await pool.expire_connections()
-            record = await pool.fetchrow(sql, *arguments)
+        async with asyncio.timeout(3 * self._timeout):
+            pool = self._pool or await self._open()
+            try:
+                record = await pool.fetchrow(sql, *arguments)
+            except CONNECTION_LOST:
+                # The server closed a connection (restart, failover): then it closed the others
+                # too. Every pooled connection is replaced before its next use, and the read is
+                # tried again.
+                await pool.expire_connections()
+                record = await pool.fetchrow(sql, *arguments)
         return None if record is None else dict(record.items())
 
     def _compile(self, query: AnySelect) -> tuple[str, list[str], dict[str, Any]]:
@@ -124,7 +129,12 @@ class PostgresReads:
         async with self._opening:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
-                    self._dsn, min_size=1, max_size=self.POOL_SIZE, init=_json_codecs
+                    self._dsn,
+                    min_size=1,
+                    max_size=self.POOL_SIZE,
+                    init=_json_codecs,
+                    timeout=self._timeout,
+                    command_timeout=3 * self._timeout,
                 )
         return self._pool
 

@@ -96,9 +96,9 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         check_usable(settings)
-        engine = make_engine(settings.effective_database_url)
+        engine = make_engine(settings.effective_database_url, timeout=settings.database_timeout)
         readers, writers = make_sessionmakers(engine)
-        reads = hot_reads(settings.effective_database_url)
+        reads = hot_reads(settings.effective_database_url, timeout=settings.database_timeout)
         secret = load_jwt_secret(settings)
         if settings.jwt_algorithm == HS256:
             keys = KeyRing.from_secrets(

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     last_used_flush_seconds: float = Field(default=30.0, gt=0)
     expiry_sweep_seconds: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # Seconds to connect to PostgreSQL or get a pooled connection; a statement gets three times
+    # as long. Past them a request gets 503 SERVICE_UNAVAILABLE instead of waiting on.
+    database_timeout: float = Field(default=5.0, gt=0)
     cookie_secure: bool = True
 
     # Where /auth/verify reads the original request: one proxy's convention, or "auto" (any one

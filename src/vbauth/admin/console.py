@@ -24,8 +24,9 @@ from vbauth.admin.protection import NOTICE_SECONDS, new_signin_nonce
 from vbauth.admin.render import page
 from vbauth.api.client import bucket_key, scope_client
 from vbauth.api.deps import identify_credential, origin_allowed, public_origin
-from vbauth.api.errors import SERVICE_ERROR_STATUS, request_id_of
+from vbauth.api.errors import SERVICE_ERROR_STATUS, request_id_of, unavailable
 from vbauth.authn import Credential
+from vbauth.db import database_unavailable
 from vbauth.identity import AgentIdentity
 from vbauth.permissions import ADMIN_OR_MANAGER, CUSTOMER_ADMIN_BIT
 from vbauth.runtime import Runtime
@@ -220,7 +221,9 @@ def signed_in(view: Page) -> Callable[[Request], Awaitable[Response]]:
             return await view(console)
         except Refusal as error:
             return console.refused(error)
-        except Exception:  # a fault of ours: a page that says so, the trace to the log only
+        except Exception as error:  # a fault of ours: a page that says so, the trace logged
+            if database_unavailable(error):
+                return unavailable(request)  # an outage: a page, and no trace per request
             request_id = request_id_of(request)
             log.exception("unhandled error in console request %s", request_id)
             message = f"Something went wrong on our side (request {request_id}); try again."

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 from starlette.routing import Match
 
 from vbauth.api.gates import authenticate_before_body
+from vbauth.api.plain_page import CONSOLE_PREFIX, refusal_page
+from vbauth.db import UNAVAILABLE, database_unavailable
 from vbauth.security.passwords import HashingBusy
 from vbauth.services import errors as service_errors
 
@@ -251,10 +256,49 @@ async def _hashing_busy(request: Request, exc: HashingBusy) -> JSONResponse:
     )
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    # The trace goes to the server log with the request id; the client gets only the id.
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """Errors a database outage raises (and their kin): 503 when it is one, else a 500.
+
+    Registered for those classes so that Starlette's exception middleware answers them: the
+    catch-all below runs in its server-error middleware, which re-raises after answering, and
+    the server then logs a traceback for every request the outage touches.
+    """
+    if database_unavailable(exc):
+        return unavailable(request)
     log.error("unhandled error in request %s", request_id_of(request), exc_info=exc)
-    return envelope(request, 500, "INTERNAL", "An internal error occurred.")
+    return _fault(request)
+
+
+def unavailable(connection: HTTPConnection) -> Response:
+    """503 for a request that needs the database while it does not answer; logged as one
+    line at most every few seconds, without a trace (an outage is not a bug)."""
+    global _last_outage_log
+    now = time.monotonic()
+    if now - _last_outage_log >= OUTAGE_LOG_SECONDS:
+        _last_outage_log = now
+        log.warning("the database does not answer: requests that need it get 503")
+    message = "The database is not answering; try again shortly."
+    if connection.scope["path"].startswith(CONSOLE_PREFIX):
+        return refusal_page(503, message, headers={"Retry-After": "5"})
+    return envelope(connection, 503, "SERVICE_UNAVAILABLE", message, headers={"Retry-After": "5"})
+
+
+OUTAGE_LOG_SECONDS = 5.0
+_last_outage_log = float("-inf")
+
+
+def _fault(connection: HTTPConnection) -> Response:
+    if connection.scope["path"].startswith(CONSOLE_PREFIX):
+        return refusal_page(500, "Something went wrong on our side; try again.")
+    return envelope(connection, 500, "INTERNAL", "An internal error occurred.")
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # The trace goes to the server log with the request id; the client gets only the id.
+    if database_unavailable(exc):
+        return unavailable(request)
+    log.error("unhandled error in request %s", request_id_of(request), exc_info=exc)
+    return _fault(request)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -265,4 +309,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(HashingBusy, _hashing_busy)  # type: ignore[arg-type]
+    for kind in (*UNAVAILABLE, DBAPIError):
+        app.add_exception_handler(kind, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -19,8 +19,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vbauth.api.client import bucket_key, scope_client
-from vbauth.api.errors import ApiError, BodyTimeout, envelope, response_for
+from vbauth.api.errors import ApiError, BodyTimeout, envelope, response_for, unavailable
 from vbauth.api.middleware import accept_request_id, refuse, too_large
+from vbauth.db import database_unavailable
 from vbauth.limits.policy import Limits, client_tier
 from vbauth.logs import ACCESS_LOGGER, redact_query, redact_shapes
 from vbauth.services import audit
@@ -277,6 +278,8 @@ async def _answer_errors(handler: HotHandler, scope: Scope, receive: Receive, se
                 # proxy can give the client vbauth's envelope (docs/nginx.conf).
                 response.headers["x-vb-error"] = error.reason
             await response(scope, receive, send)
+        elif database_unavailable(error):
+            await unavailable(Request(scope))(scope, receive, send)
         else:
             log.exception("unhandled error in request %s", scope["state"]["request_id"])
             response = envelope(Request(scope), 500, "INTERNAL", "An internal error occurred.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -10,6 +9,7 @@ import re
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vbauth.api.errors import CANONICAL_STATUS
+from vbauth.api.plain_page import CONSOLE_PREFIX, POLICY, refusal_body
 
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -90,17 +90,8 @@ async def refuse(scope: Scope, send: Send, status: int, reason: str, message: st
     await send({"type": "http.response.body", "body": body})
 
 
-CONSOLE_PREFIX = "/admin"
-REFUSAL_PAGE = (
-    '<!doctype html><html lang="en"><meta charset="utf-8">'
-    '<meta name="viewport" content="width=device-width, initial-scale=1">'
-    "<title>Not done · vbauth console</title><h1>That could not be done</h1>"
-    '<p role="alert">{message}</p><p><a href="/admin">Back to the console</a></p></html>'
-)
-
-
 async def _refuse_page(send: Send, status: int, message: str) -> None:
-    body = REFUSAL_PAGE.format(message=html.escape(message)).encode()
+    body = refusal_body(message)
     await send(
         {
             "type": "http.response.start",
@@ -108,7 +99,7 @@ async def _refuse_page(send: Send, status: int, message: str) -> None:
             "headers": [
                 (b"content-type", b"text/html; charset=utf-8"),
                 (b"content-length", str(len(body)).encode()),
-                (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+                (b"content-security-policy", POLICY.encode()),
                 (b"connection", b"close"),
             ],
         }

@@ -1,0 +1,107 @@
+"""A running vbauth while the real PostgreSQL goes away and comes back, through a TCP proxy the
+test cuts and restores: bounded 503s, cached credentials still served, no traceback, and
+service resumed by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.server import Server, running_server
+from tests.tcp_proxy import TcpProxy, tcp_proxy
+
+POSTGRES = ("127.0.0.1", 5432)
+DATABASE = "vbauth_outages"
+PASSWORD = "correct horse battery"
+# No request may wait longer than this, however the database fails: a bound, not a timing.
+PATIENCE = 20.0
+
+
+async def _fresh_database() -> None:
+    admin = await asyncpg.connect(host=POSTGRES[0], port=POSTGRES[1], user="postgres", database="test")
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {DATABASE}")
+    finally:
+        await admin.close()
+
+
+@dataclass
+class Setup:
+    server: Server
+    proxy: TcpProxy
+    token: str  # a login token, used (so cached) before each outage
+    accesskey: str  # never used before the outage: its identity is not cached
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    asyncio.run(_fresh_database())
+    with tcp_proxy(*POSTGRES) as proxy:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{DATABASE}"
+        with running_server(
+            tmp_path_factory.mktemp("outages"),
+            VBAUTH_DATABASE_URL=url,
+            VBAUTH_DATABASE_TIMEOUT="1",
+            VBAUTH_IDENTITY_CACHE_TTL="60",  # long enough to outlive the outage in this test
+        ) as server:
+            email = "ops@example.com"
+            server.cli("customer", "create", "--email", email, "--admin-password", PASSWORD)
+            with httpx.Client(base_url=server.base, timeout=PATIENCE) as http:
+                token = http.post(
+                    "/auth/login", json={"username": email, "password": PASSWORD}
+                ).json()["token"]
+                key = http.post(
+                    "/v1.0/accesskeys", params={"token": token}, json={"name": "later"}
+                ).json()["token"]
+            yield Setup(server, proxy, token, key)
+
+
+def test_postgres_gone_is_a_bounded_503_and_cached_credentials_still_pass(setup: Setup) -> None:
+    server, proxy = setup.server, setup.proxy
+    with httpx.Client(base_url=server.base, timeout=PATIENCE) as http:
+        verify = {"X-Original-URI": "/v1.0/calls", "Authorization": f"Bearer {setup.token}"}
+        assert http.get("/auth/verify", headers=verify).status_code == 200  # now cached
+        proxy.cut()
+        try:
+            # A credential already known keeps working for its cache lifetime.
+            assert http.get("/auth/verify", headers=verify).status_code == 200
+            # What needs the database is told so, promptly, in the envelope.
+            for answer in (
+                http.get("/v1.0/customer", params={"accesskey": setup.accesskey}),
+                http.post("/auth/login", json={"username": "ops@example.com", "password": "x"}),
+                http.get("/v1.0/agents", params={"token": setup.token}),
+            ):
+                assert answer.status_code == 503, answer.text
+                error = answer.json()["error"]
+                assert (error["status"], error["reason"]) == ("UNAVAILABLE", "SERVICE_UNAVAILABLE")
+                assert answer.headers["retry-after"]
+            ready = http.get("/health/ready")
+            assert ready.status_code == 503
+            assert {d["check"] for d in ready.json()["error"]["details"]} >= {"database"}
+            assert http.get("/health/live").status_code == 200
+            console = http.get("/admin/signin")  # the console's pages do not need it
+            assert console.status_code == 200
+        finally:
+            proxy.restore()
+        _until_ready(http)
+        customer = http.get("/v1.0/customer", params={"accesskey": setup.accesskey})
+        assert customer.status_code == 200  # resumed by itself
+    log = server.log.read_text()
+    assert "Traceback" not in log
+    assert "the database does not answer" in log  # said once, plainly
+
+
+def _until_ready(http: httpx.Client) -> None:
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        if http.get("/health/ready").status_code == 200:
+            return
+        time.sleep(0.2)
+    raise AssertionError("vbauth did not come back after the database did")
