@@ -9,7 +9,7 @@ import socket
 import struct
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 
 class TcpProxy:
@@ -99,19 +99,15 @@ class TcpProxy:
             if one is None:
                 continue
             self._peers.pop(one, None)
-            try:
+            with suppress(KeyError, ValueError):
                 self._selector.unregister(one)
-            except (KeyError, ValueError):
-                pass
             _reset(one)
 
 
 def _reset(sock: socket.socket) -> None:
     """Close with a reset (RST), as a vanished host's connections end, not a polite FIN."""
-    try:
+    with suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
     sock.close()
 
 

@@ -24,7 +24,9 @@ PATIENCE = 20.0
 
 
 async def _fresh_database() -> None:
-    admin = await asyncpg.connect(host=POSTGRES[0], port=POSTGRES[1], user="postgres", database="test")
+    admin = await asyncpg.connect(
+        host=POSTGRES[0], port=POSTGRES[1], user="postgres", database="test"
+    )
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
         await admin.execute(f"CREATE DATABASE {DATABASE}")

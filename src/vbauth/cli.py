@@ -52,14 +52,20 @@ LOG_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"refused_sockets": {"()": "vbauth.logs.RefusedSocketsAreInfo"}},
+    "filters": {
+        "refused_sockets": {"()": "vbauth.logs.RefusedSocketsAreInfo"},
+        "traceless": {"()": "vbauth.logs.TracelessDriverWarnings"},
+    },
     # Redaction (RedactCredentials), formatting and writing happen in the handler's own thread.
     "handlers": {"stderr": {"class": "vbauth.logs.BackgroundStreamHandler", "formatter": "plain"}},
     "loggers": {
         "vbauth": {"handlers": ["stderr"], "level": "INFO"},
         "uvicorn": {"handlers": ["stderr"], "level": "INFO"},
         "uvicorn.error": {"level": "INFO", "filters": ["refused_sockets"]},
-        "asyncpg": {"handlers": ["stderr"], "level": "WARNING"},  # the hot reads' own pool
+        # The hot reads' own pool; its reconnection warnings without their traces.
+        "asyncpg": {"handlers": ["stderr"], "level": "WARNING", "filters": ["traceless"]},
+        # A logger's filters see only its own records: the pool logs under its own name.
+        "asyncpg.pool": {"level": "WARNING", "filters": ["traceless"]},
     },
 }
 

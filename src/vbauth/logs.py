@@ -93,6 +93,23 @@ class RefusedSocketsAreInfo(logging.Filter):
         return True
 
 
+class TracelessDriverWarnings(logging.Filter):
+    """A database driver's warnings as one line: the kind of error, not its traceback.
+
+    asyncpg's pool logs a warning with a full trace each time it fails to reconnect; during an
+    outage that is a trace a second, when "the database does not answer" is all there is to say.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.levelno < logging.ERROR:
+            error = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(error).__name__}: {error})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class BackgroundStreamHandler(logging.Handler):
     """Writes log lines to stderr from a thread of its own, off the event loop.
 
