@@ -61,14 +61,23 @@ def environment(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_server(data_dir: Path, **extra_env: str) -> Iterator[Server]:
+def running_server(data_dir: Path, *, workers: int = 1, **extra_env: str) -> Iterator[Server]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = environment(data_dir, VBAUTH_PUBLIC_URL=base, **extra_env)
     log = data_dir / "server.log"
     with log.open("w") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "vbauth", "serve", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "vbauth",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,10 +18,21 @@ from tests.server import Server, running_server
 from tests.tcp_proxy import TcpProxy, tcp_proxy
 
 POSTGRES = ("127.0.0.1", 5432)
-DATABASE = "vbauth_outages"
+# A database of this run's own: another run at the same time (a second checkout) keeps its.
+DATABASE = f"vbauth_outages_{uuid.uuid4().hex[:12]}"
 PASSWORD = "correct horse battery"
 # No request may wait longer than this, however the database fails: a bound, not a timing.
 PATIENCE = 20.0
+
+
+async def _drop_database() -> None:
+    admin = await asyncpg.connect(
+        host=POSTGRES[0], port=POSTGRES[1], user="postgres", database="test"
+    )
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+    finally:
+        await admin.close()
 
 
 async def _fresh_database() -> None:
@@ -28,7 +40,6 @@ async def _fresh_database() -> None:
         host=POSTGRES[0], port=POSTGRES[1], user="postgres", database="test"
     )
     try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
         await admin.execute(f"CREATE DATABASE {DATABASE}")
     finally:
         await admin.close()
@@ -63,6 +74,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
                     "/v1.0/accesskeys", params={"token": token}, json={"name": "later"}
                 ).json()["token"]
             yield Setup(server, proxy, token, key)
+    asyncio.run(_drop_database())
 
 
 def test_postgres_gone_is_a_bounded_503_and_cached_credentials_still_pass(setup: Setup) -> None:

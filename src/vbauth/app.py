@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio
 from fastapi import FastAPI
@@ -26,6 +27,7 @@ from vbauth.api import (
     health,
     jwks,
     me,
+    metrics,
     openapi,
     service_agents,
     unregister,
@@ -36,12 +38,19 @@ from vbauth.api.errors import install_error_handlers
 from vbauth.api.front import API_PREFIX, Dispatch, Front
 from vbauth.api.gateway import HotRoutes
 from vbauth.api.middleware import JsonBodyMiddleware
+from vbauth.background import every
+from vbauth.health import sample_gauges
 from vbauth.logs import lean_log_records
+from vbauth.metrics import process_ended
+from vbauth.metrics import requests as request_metrics
 from vbauth.runtime import Runtime
 from vbauth.settings import Settings, get_settings
 
+GAUGE_SECONDS = 15  # how often pool use, outbox depth and Redis are sampled for the metrics
+
 ROUTERS = (
     health.router,
+    metrics.router,
     jwks.router,
     auth.router,
     unregister.router,
@@ -86,9 +95,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         await runtime.start()
         async with anyio.create_task_group() as background:
             background.start_soon(runtime.run_background)
+            if runtime.settings.metrics.get_secret_value() != "off":
+                sample = partial(sample_gauges, runtime)
+                background.start_soon(partial(every, GAUGE_SECONDS, sample, name="gauges"))
             yield
             background.cancel_scope.cancel()
         await runtime.close()
+        process_ended()  # with several workers, this one's live gauges go with it
 
     app = VbauthApp(
         title="vbauth",
@@ -130,10 +143,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             expose_headers=["X-Request-Id"],
             max_age=43200,
         )
+    counting = runtime.settings.metrics.get_secret_value() != "off"
     app.front = Front(
         inner,
         max_body_bytes=runtime.settings.max_body_bytes,
         https=runtime.settings.public_url.startswith("https://"),
+        metrics=request_metrics if counting else None,
+        structured_logs=runtime.settings.log_format == "json",
+        trusted_networks=runtime.trusted_networks,
     )
     return app
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import bindparam, select
 
-from vbauth import clock
+from vbauth import clock, metrics
 from vbauth.identity import (
     AccesskeyIdentity,
     AgentIdentity,
@@ -262,9 +262,12 @@ class Authenticator:
         """The cached identity while it is valid, else a fresh one from the database."""
         identity = self.identity_cache.get(key)
         if identity is None:
+            metrics.identity_cache("miss")
             generation = self.identity_cache.generation
             identity = await load()
             self.identity_cache.put(key, identity, ttl=self._cache_ttl, generation=generation)
+        else:
+            metrics.identity_cache("hit")
         if identity.valid_until is not None and identity.valid_until <= clock.wall_clock():
             raise InvalidCredentials()
         return identity

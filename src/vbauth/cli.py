@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging.config
+import os
+import shutil
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -23,6 +27,7 @@ from vbauth.demo import DEMO_AUDIENCE, create_demo_app
 from vbauth.events.hub import MAX_FRAME_BYTES
 from vbauth.gateway.identity_header import upstream_keys
 from vbauth.gateway.remote_keys import RemoteKeys
+from vbauth.logs import log_config
 from vbauth.runtime import Runtime, check_usable, load_jwt_secret, upstream_secret_for
 from vbauth.schemas import AgentOut, AuditEventOut, CustomerAdminOut
 from vbauth.security.tokens import EDDSA, KeyRing
@@ -48,27 +53,6 @@ console = Console()
 errors = Console(stderr=True)
 T = TypeVar("T")
 
-LOG_CONFIG: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {
-        "refused_sockets": {"()": "vbauth.logs.RefusedSocketsAreInfo"},
-        "traceless": {"()": "vbauth.logs.TracelessDriverWarnings"},
-    },
-    # Redaction (RedactCredentials), formatting and writing happen in the handler's own thread.
-    "handlers": {"stderr": {"class": "vbauth.logs.BackgroundStreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "vbauth": {"handlers": ["stderr"], "level": "INFO"},
-        "uvicorn": {"handlers": ["stderr"], "level": "INFO"},
-        "uvicorn.error": {"level": "INFO", "filters": ["refused_sockets"]},
-        # The hot reads' own pool; its reconnection warnings without their traces.
-        "asyncpg": {"handlers": ["stderr"], "level": "WARNING", "filters": ["traceless"]},
-        # A logger's filters see only its own records: the pool logs under its own name.
-        "asyncpg.pool": {"level": "WARNING", "filters": ["traceless"]},
-    },
-}
-
 
 def main() -> None:
     """The ``vbauth`` command: unusable settings end it with their reasons, not a traceback."""
@@ -90,6 +74,11 @@ def serve(
 ) -> None:
     """Apply migrations, then serve the API."""
     settings = get_settings()
+    # Logging as the server will have it from the start: what preparing says is a line of the
+    # same log, in the same format (uvicorn sets the same configuration again).
+    logging.config.dictConfig(log_config(settings.log_format))
+    if workers > 1 and settings.metrics.get_secret_value() != "off":
+        _share_metrics(settings.data_dir)
     # Migrates, then makes the installation secret and (EdDSA) the first signing key once
     # here, before workers could race to make them.
     _run_runtime(lambda runtime: runtime.start())
@@ -107,7 +96,7 @@ def serve(
         ws_max_size=MAX_FRAME_BYTES,
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=max(settings.ws_silence_timeout - settings.ws_ping_interval, 1.0),
-        log_config=LOG_CONFIG,
+        log_config=log_config(settings.log_format),
         proxy_headers=False,
         server_header=False,
     )
@@ -141,10 +130,21 @@ def demo_upstream(
         create_demo_app(keys, audience=audience),
         host=host,
         port=port,
-        log_config=LOG_CONFIG,
+        log_config=log_config(settings.log_format),
         access_log=False,
         server_header=False,
     )
+
+
+def _share_metrics(data_dir: Path) -> None:
+    """Workers write their figures to files a scrape of any of them adds up (prometheus-client's
+    multiprocess mode), in a directory emptied at each start; unless the operator chose one."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    directory = data_dir / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)  # inherited by the workers
 
 
 @app.command("migrate")

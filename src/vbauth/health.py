@@ -10,9 +10,11 @@ from functools import cache
 
 import redis.asyncio as redis
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
+from vbauth import metrics
 from vbauth.migrate import alembic_config
+from vbauth.models import OutboxMessage
 from vbauth.runtime import Runtime
 
 CHECK_SECONDS = 2.0
@@ -71,6 +73,33 @@ def latest_revision() -> str:
     """The newest migration this code ships (read once: the files do not change)."""
     head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
     return head or ""
+
+
+async def sample_gauges(runtime: Runtime) -> None:
+    """The figures that are states, not counts, as they are now: pool use, outbox depth, and
+    whether Redis answers. Called before each scrape and every few seconds in the background
+    (with several workers, each keeps its own pool's figures current)."""
+    pool = runtime.engine.sync_engine.pool
+    in_use = getattr(pool, "checkedout", None)
+    idle = getattr(pool, "checkedin", None)
+    metrics.DATABASE_CONNECTIONS.labels("in_use").set(in_use() if callable(in_use) else 0)
+    metrics.DATABASE_CONNECTIONS.labels("idle").set(idle() if callable(idle) else 0)
+    if runtime.settings.redis_url:
+        check = await _bounded("redis", _redis(runtime.settings.redis_url))
+        metrics.REDIS_UP.set(1 if check.ok else 0)
+    try:
+        async with asyncio.timeout(CHECK_SECONDS), runtime.read_sessions() as session:
+            waiting = await session.scalar(OUTBOX_WAITING)
+    except Exception:  # an outage: the figure stays as it was; readiness says why
+        return
+    metrics.OUTBOX.set(waiting or 0)
+
+
+OUTBOX_WAITING = (
+    select(func.count())
+    .select_from(OutboxMessage)
+    .where(OutboxMessage.status.in_(("pending", "sending")))
+)
 
 
 async def _redis(url: str) -> str:

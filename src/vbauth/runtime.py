@@ -21,7 +21,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.types import ASGIApp
 
-from vbauth import clock
+from vbauth import clock, metrics
 from vbauth.admin.protection import ConsoleProtection, console_key
 from vbauth.authn import Authenticator, TtlCache
 from vbauth.background import every
@@ -215,6 +215,8 @@ class Runtime:
         async with factory() as session:
             async with session.begin():
                 yield session
+            if entries := session.info.pop(audit.COMMITTED_ENTRIES, None):
+                audit.log_committed(entries)
             if session.info.pop("identity_changed", False):
                 self.identities_changed()  # cached bodies too, here and (below) everywhere
                 await self.bus.announce_invalidation()
@@ -278,6 +280,7 @@ class Runtime:
     def note_rate_limited(self, tier: str, key: str) -> None:
         """Record a refusal in the audit log, once a minute per bucket and off the request's
         path: a flood must not turn into a flood of writes, nor wait for them."""
+        metrics.rate_limited(tier)
         if not audit.first_in_a_while(("rate_limited", tier, key)):
             return
         customer_id = None

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     # Seconds to connect to PostgreSQL or get a pooled connection; a statement gets three times
     # as long. Past them a request gets 503 SERVICE_UNAVAILABLE instead of waiting on.
     database_timeout: float = Field(default=5.0, gt=0)
+    # GET /metrics (Prometheus): "off" (404, and no figure is kept), "open" to anyone who can
+    # reach it, or a secret of 32+ characters that scrapers send as a Bearer token.
+    metrics: SecretStr = SecretStr("off")
+    # "text" (readable lines) or "json" (one object per line, for log collectors).
+    log_format: Literal["text", "json"] = "text"
     cookie_secure: bool = True
 
     # Where /auth/verify reads the original request: one proxy's convention, or "auto" (any one
@@ -160,6 +165,13 @@ class Settings(BaseSettings):
             for name in type(self).model_fields
             if name.startswith("rate_limit_") and name != "rate_limit_redis_timeout_ms"
         }
+
+    @field_validator("metrics", mode="after")
+    @classmethod
+    def _check_metrics(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() not in ("off", "open"):
+            check_secret_strength(value.get_secret_value())  # a scrape secret: a real one
+        return value
 
     @field_validator("direct_link_url", mode="after")
     @classmethod

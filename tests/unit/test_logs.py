@@ -6,6 +6,7 @@ import io
 import logging
 import sys
 import threading
+import time
 
 import pytest
 
@@ -93,8 +94,10 @@ class _StuckStream(io.StringIO):
     def __init__(self) -> None:
         super().__init__()
         self.release = threading.Event()
+        self.writing = threading.Event()
 
     def write(self, text: str) -> int:
+        self.writing.set()
         self.release.wait(10)
         return super().write(text)
 
@@ -102,14 +105,17 @@ class _StuckStream(io.StringIO):
 def test_a_writer_that_falls_behind_drops_lines_and_says_so_instead_of_growing() -> None:
     stream = _StuckStream()
     handler = BackgroundStreamHandler(stream)
+    handler.handle(_record("vbauth", "the line the writer is stuck writing"))
+    while not stream.writing.is_set():  # the writer took it and is blocked on the stream
+        time.sleep(0.01)
     for number in range(BackgroundStreamHandler.MAX_WAITING + 3000):
         handler.handle(_record("vbauth", "line %d", number))
-    assert handler.dropped >= 1000  # the queue is full; the writer holds one batch of 1,000
+    assert handler.dropped == 3000  # the waiting lines are full: the rest is counted, not kept
     stream.release.set()
     handler.close()
     written = stream.getvalue()
-    assert "line(s) dropped, the writer fell behind" in written
-    assert written.count("\n") <= BackgroundStreamHandler.MAX_WAITING + 1001
+    assert "3000 log line(s) dropped, the writer fell behind" in written
+    assert written.count("\n") == 1 + BackgroundStreamHandler.MAX_WAITING + 1
 
 
 DIRECT = "direct.9f86d081884c7d659a2feaa0c55ad015"

@@ -11,6 +11,7 @@ from fastapi import Depends, Path, Request
 from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vbauth import metrics
 from vbauth.api.client import scope_client
 from vbauth.api.gates import authenticator
 from vbauth.authn import Credential, find_credential, refuse_frozen
@@ -23,7 +24,7 @@ from vbauth.identity import (
 )
 from vbauth.runtime import Runtime
 from vbauth.services import audit
-from vbauth.services.errors import AuthenticationRequired, PermissionDenied
+from vbauth.services.errors import AuthenticationRequired, PermissionDenied, ServiceError
 from vbauth.settings import Network
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -79,21 +80,37 @@ async def identify(
     query: Mapping[str, str],
     *,
     allow_frozen: bool = False,
+    counted: bool = True,
 ) -> Identity:
     """The one decision every entry point shares: credential, identity, frozen check."""
     credential = find_credential(headers, cookies, query)
     if credential is None:
+        if counted:
+            metrics.authentication("none", AuthenticationRequired.reason)
         raise AuthenticationRequired()
-    return await identify_credential(runtime, credential, allow_frozen=allow_frozen)
+    return await identify_credential(
+        runtime, credential, allow_frozen=allow_frozen, counted=counted
+    )
 
 
 async def identify_credential(
-    runtime: Runtime, credential: Credential, *, allow_frozen: bool = False
+    runtime: Runtime, credential: Credential, *, allow_frozen: bool = False, counted: bool = True
 ) -> Identity:
-    """``allow_frozen``: only for unregistering and its undoing (reference §5.5)."""
-    identity = await runtime.authenticator.authenticate(credential)
-    if not allow_frozen:
-        refuse_frozen(identity)
+    """``allow_frozen``: only for unregistering and its undoing (reference §5.5).
+
+    ``counted=False``: a tentative decision (the cached reads') that the caller counts itself,
+    so that a request judged twice is counted once.
+    """
+    try:
+        identity = await runtime.authenticator.authenticate(credential)
+        if not allow_frozen:
+            refuse_frozen(identity)
+    except ServiceError as refused:
+        if counted:
+            metrics.authentication(credential.kind, refused.reason)
+        raise
+    if counted:
+        metrics.authentication(identity.kind, "ok")
     return identity
 
 

@@ -24,6 +24,7 @@ from vbauth.api.middleware import accept_request_id, refuse, too_large
 from vbauth.db import database_unavailable
 from vbauth.limits.policy import Limits, client_tier
 from vbauth.logs import ACCESS_LOGGER, redact_query, redact_shapes
+from vbauth.metrics import RequestMetrics
 from vbauth.services import audit
 from vbauth.services.errors import ServiceError, TooManyRequests
 from vbauth.settings import Network
@@ -66,9 +67,22 @@ class Front:
     its own caching policy.
     """
 
-    def __init__(self, inner: ASGIApp, *, max_body_bytes: int, https: bool = False) -> None:
+    def __init__(
+        self,
+        inner: ASGIApp,
+        *,
+        max_body_bytes: int,
+        https: bool = False,
+        metrics: RequestMetrics | None = None,
+        structured_logs: bool = False,
+        trusted_networks: list[Network] | None = None,
+    ) -> None:
         self.inner = inner
         self.max_body_bytes = max_body_bytes
+        # JSON logs: each access line also carries its fields (worked out only then).
+        self.structured_logs = structured_logs
+        self.trusted_networks = trusted_networks or []
+        self.metrics = metrics  # None: VBAUTH_METRICS=off, and a request costs nothing more
         self.always = [(b"x-content-type-options", b"nosniff")]
         if https:
             self.always.append((b"strict-transport-security", b"max-age=31536000"))
@@ -108,7 +122,35 @@ class Front:
                 await self.inner(scope, limited, send_with_id)
         finally:
             if access_log.isEnabledFor(logging.INFO):
-                _log_access(scope, status, started, request_id)
+                fields = (
+                    self._fields(scope, status, started, request_id)
+                    if self.structured_logs
+                    else None
+                )
+                _log_access(scope, status, started, request_id, fields)
+            if self.metrics is not None:
+                self.metrics.observe(
+                    route_label(scope),
+                    scope.get("method", "WS"),
+                    status or 500,
+                    time.perf_counter() - started,
+                )
+
+    def _fields(
+        self, scope: Scope, status: int, started: float, request_id: str
+    ) -> dict[str, object]:
+        """An access line's fields for JSON logs: whose request it was, never its credential."""
+        identity = scope["state"].get("identity")
+        return {
+            "request_id": request_id,
+            "method": scope.get("method", "WS"),
+            "route": route_label(scope),
+            "status": status or 500,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            "identity_kind": getattr(identity, "kind", None),
+            "customer_id": str(identity.customer_id) if identity is not None else None,
+            "client_ip": scope_client(scope, self.trusted_networks),
+        }
 
     def _headers(
         self, scope: Scope, given: Iterable[tuple[bytes, bytes]], id_header: tuple[bytes, bytes]
@@ -168,15 +210,19 @@ class Dispatch:
         elif self.limits is not None and not await self._admitted(path, scope, receive, send):
             return
         elif path == "/ping" and scope["method"] in ("GET", "HEAD"):
+            scope[ROUTE] = "/ping"
             await send(PONG)
             await send({"type": "http.response.body", "body": b"pong"})
         elif path in self.cached_paths and scope["method"] == "GET":
+            scope[ROUTE] = path
             # Served from the cache when it holds this caller's answer; else the route runs.
             if not await self.cached(scope, send):
                 await self.api(scope, receive, send)
         elif path.startswith(VERIFY_PREFIX):
+            scope[ROUTE] = VERIFY_PREFIX
             await _answer_errors(self.verify, scope, receive, send)
         elif path.startswith(API_PREFIX) and not self._owned(path):
+            scope[ROUTE] = "gateway"
             await _answer_errors(self.gateway, scope, receive, send)
         else:
             await self.api(scope, receive, send)
@@ -189,6 +235,7 @@ class Dispatch:
         try:
             await self.limits.check(tier, bucket_key(scope_client(scope, self.trusted_networks)))
         except TooManyRequests as error:
+            scope[ROUTE] = "rate-limited"
             await response_for(Request(scope), error)(scope, receive, send)
             return False
         return True
@@ -286,7 +333,27 @@ async def _answer_errors(handler: HotHandler, scope: Scope, receive: Receive, se
             await response(scope, receive, send)
 
 
-def _log_access(scope: Scope, status: int, started: float, request_id: str) -> None:
+ROUTE = "vbauth.route"  # the metrics label of a request the front layer answers itself
+
+
+def route_label(scope: Scope) -> str:
+    """The route a request is counted under: a hot path's name, the template of the route
+    that answered it (``/v1.0/agents/{agent_id}``), or ``unmatched``: never the raw path, whose
+    every spelling would be a new series."""
+    label = scope.get(ROUTE)
+    if label is not None:
+        return str(label)
+    route = scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
+
+
+def _log_access(
+    scope: Scope,
+    status: int,
+    started: float,
+    request_id: str,
+    fields: dict[str, object] | None = None,
+) -> None:
     query = scope.get("query_string", b"")
     shown = redact_query(query.decode("latin-1")) if query else ""
     access_log.info(
@@ -299,4 +366,5 @@ def _log_access(scope: Scope, status: int, started: float, request_id: str) -> N
         status or 500,
         (time.perf_counter() - started) * 1000,
         request_id,
+        extra=fields,
     )

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request, cookie_parser
 from starlette.types import Message, Receive, Scope, Send
 
+from vbauth import metrics
 from vbauth.api.cached_reads import CACHED_READS
 from vbauth.api.deps import READ_METHODS, client_ip, identify
 from vbauth.api.errors import ApiError, response_for
@@ -45,6 +46,7 @@ class HotRoutes:
             raise _unrouted(scope["path"])
         request = Request(scope, receive)
         identity = await identify(runtime, request.headers, request.cookies, request.query_params)
+        scope["state"]["identity"] = identity  # for the access log's fields
         await runtime.limits.check_customer(identity, scope["state"])
         policy.authorize(identity)
         await _audit_delegate_write(runtime, identity, scope["method"], raw_path)
@@ -77,7 +79,7 @@ class HotRoutes:
         headers = _header_map(scope["headers"])
         try:
             query = scope["query_string"].decode("latin-1")
-            identity = await _identify(self.runtime, headers, query)
+            identity = await _identify(self.runtime, headers, query, counted=False)
         except Exception:  # a refusal, or a database that does not answer: the route decides
             return False
         try:
@@ -90,6 +92,7 @@ class HotRoutes:
         body = self.runtime.records.get(key) if key is not None else None
         if body is None:
             return False
+        metrics.authentication(identity.kind, "ok")  # answered here: the route never judges it
         start = {"type": "http.response.start", "status": 200, "headers": _json_headers(body)}
         await send(start)
         await send({"type": "http.response.body", "body": body})
@@ -111,6 +114,7 @@ class HotRoutes:
         if policy is None:
             raise ApiError(404, "ROUTE_NOT_FOUND", "The requested endpoint does not exist.")
         identity = await _identify(self.runtime, headers, query)
+        scope["state"]["identity"] = identity  # for the access log's fields
         await self.runtime.limits.check_customer(identity, scope["state"])
         policy.authorize(identity)
         await _audit_delegate_write(self.runtime, identity, method, raw_path)
@@ -164,7 +168,9 @@ async def _audit_delegate_write(
         )
 
 
-async def _identify(runtime: Runtime, headers: Mapping[str, str], query: str) -> Identity:
+async def _identify(
+    runtime: Runtime, headers: Mapping[str, str], query: str, *, counted: bool = True
+) -> Identity:
     """The shared decision (``deps.identify``) from raw headers and a raw query string."""
     cookie = headers.get("cookie")
     return await identify(
@@ -172,6 +178,7 @@ async def _identify(runtime: Runtime, headers: Mapping[str, str], query: str) ->
         headers,
         cookie_parser(cookie) if cookie else {},
         dict(parse_qsl(query, keep_blank_values=True)) if query else {},
+        counted=counted,
     )
 
 

@@ -48,7 +48,9 @@ class JsonBodyMiddleware:
         if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
             headers = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
             headers.append((b"content-type", b"application/json"))
-            scope = {**scope, "headers": headers}
+            # The same scope, changed in place: the router writes the matched route into it,
+            # and the front layer reads that back for the metrics' route label.
+            scope["headers"] = headers
         await self.app(scope, receive, send)
 
 

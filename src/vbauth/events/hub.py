@@ -11,6 +11,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from vbauth import metrics
 from vbauth.authn import Authenticator, Credential, refuse_frozen
 from vbauth.events import topics
 from vbauth.events.model import Event
@@ -219,10 +220,14 @@ class Hub:
                 log.exception("socket re-check failed; it will run again")
 
     def add(self, connection: Connection) -> None:
-        self.connections.add(connection)
+        if connection not in self.connections:
+            self.connections.add(connection)
+            metrics.SOCKETS.inc()
 
     def remove(self, connection: Connection) -> None:
-        self.connections.discard(connection)
+        if connection in self.connections:
+            self.connections.discard(connection)
+            metrics.SOCKETS.dec()
 
     def deliver(self, event: Event) -> int:
         frame, delivered = event.frame(), 0
@@ -230,6 +235,8 @@ class Hub:
             if connection.wants(event):
                 connection.offer(frame)
                 delivered += 1
+        if delivered:
+            metrics.DELIVERIES.inc(delivered)
         return delivered
 
     async def recheck(self, authenticator: Authenticator) -> None:

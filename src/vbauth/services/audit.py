@@ -10,6 +10,7 @@ by the front layer; the shell (``vbauth ...``) has none, and its entries say ``o
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, MutableMapping
@@ -87,6 +88,8 @@ class RequestContext:
 # address): set by the front layer for every request, read only when an entry is written, so
 # a request that records nothing pays for nothing but the set.
 ScopeAndAddress = tuple[MutableMapping[str, Any], Callable[[MutableMapping[str, Any]], str]]
+log = logging.getLogger("vbauth.audit")
+
 current_scope: ContextVar[ScopeAndAddress | None] = ContextVar("vbauth_request", default=None)
 
 
@@ -152,7 +155,35 @@ def record(
         details={**(details or {}), **_delegation_of(by)},
     )
     session.add(entry)
+    # Written to the log too, once the transaction commits (runtime.transaction): an entry
+    # rolled back with its request never happened.
+    session.info.setdefault(COMMITTED_ENTRIES, []).append(entry)
     return entry
+
+
+COMMITTED_ENTRIES = "audit_entries"
+
+
+def log_committed(entries: list[AuditEvent]) -> None:
+    """One log line per security event, for log collectors (``VBAUTH_LOG_FORMAT=json`` gives
+    each field its own key). Details hold ids and reasons only, never a secret."""
+    for entry in entries:
+        log.info(
+            "%s customer=%s actor=%s:%s",
+            entry.type,
+            entry.customer_id or "-",
+            entry.actor_kind,
+            entry.actor_username or entry.actor_id or "-",
+            extra={
+                "event": entry.type,
+                "customer_id": str(entry.customer_id) if entry.customer_id else None,
+                "actor_kind": entry.actor_kind,
+                "actor": entry.actor_username or (str(entry.actor_id) if entry.actor_id else None),
+                "request_id": entry.request_id or None,
+                "client_ip": entry.ip or None,
+                "details": entry.details,
+            },
+        )
 
 
 Transactions = Callable[[], AbstractAsyncContextManager[AsyncSession]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -12,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vbauth import clock
+from vbauth import clock, metrics
 from vbauth.authn import DEAD_CUSTOMER_STATUSES, LOGIN_TOKEN_TYPE
 from vbauth.db import mark_identity_changed
 from vbauth.identity import Identity
@@ -58,6 +59,7 @@ async def login(
     try:
         await throttle.attempt(name)  # counted now as a failure; a success forgets it
     except TooManyRequests:
+        metrics.logins("throttled")
         if audit.first_in_a_while(("login_throttled", name)):  # a refusal costs no write
             customer_id = await _customer_of(reads, name)
             details = {"username": name} if customer_id else {"username_digest": _digest(name)}
@@ -65,6 +67,7 @@ async def login(
                 begin, "login_throttled", customer_id=customer_id, details=details
             )
         raise
+    started = time.perf_counter()
     try:
         result = await _checked_login(
             reads,
@@ -78,12 +81,16 @@ async def login(
             user_agent=user_agent,
         )
     except InvalidCredentials as error:
+        metrics.logins("failed")
+        metrics.LOGIN_LATENCY.observe(time.perf_counter() - started)
         # A known username's failure is its customer's to see; an unknown one is kept
         # platform-wide, and only as a digest: people type passwords into username fields.
         customer_id = getattr(error, "customer_id", None)
         details = {"username": name} if customer_id else {"username_digest": _digest(name)}
         await audit.record_alone(begin, "login_failed", customer_id=customer_id, details=details)
         raise
+    metrics.logins("succeeded")
+    metrics.LOGIN_LATENCY.observe(time.perf_counter() - started)
     await throttle.succeeded(name)
     return result
 
