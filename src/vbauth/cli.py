@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vbauth import clock, migrate
+from vbauth import checkup, clock, migrate
 from vbauth.api.jwks import JWKS_PATH
 from vbauth.clock import format_timestamp
 from vbauth.demo import DEMO_AUDIENCE, create_demo_app
@@ -145,6 +145,25 @@ def _share_metrics(data_dir: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)  # inherited by the workers
+
+
+@app.command("check")
+def check_command(as_json: JsonOption = False) -> None:
+    """Check this configuration: secret, database, migrations, Redis, routes, SMTP, signing
+    keys. Changes nothing; exits 0 only when all is well."""
+    findings = checkup.check(get_settings())
+    if as_json:
+        shown = [
+            {"part": f.part, "ok": f.ok, "problem": f.problem, "note": f.advice} for f in findings
+        ]
+        typer.echo(json.dumps(shown, indent=2))
+    else:
+        for finding in findings:
+            mark = "[green]ok[/green]     " if finding.ok else "[red]problem[/red]"
+            words = finding.problem or finding.advice
+            console.print(f"{mark}  [bold]{finding.part}[/bold]" + (f": {words}" if words else ""))
+    if not all(finding.ok for finding in findings):
+        raise typer.Exit(1)
 
 
 @app.command("migrate")

@@ -35,15 +35,16 @@ class Check:
 async def readiness(runtime: Runtime) -> list[Check]:
     """Every check, run at once, each within ``CHECK_SECONDS``."""
     pending = [
-        _bounded("database", _database(runtime)),
-        _bounded("migrations", _migrations(runtime)),
+        bounded("database", _database(runtime)),
+        bounded("migrations", _migrations(runtime)),
     ]
     if runtime.settings.redis_url:
-        pending.append(_bounded("redis", _redis(runtime.settings.redis_url), optional=True))
+        pending.append(bounded("redis", _redis(runtime.settings.redis_url), optional=True))
     return list(await asyncio.gather(*pending))
 
 
-async def _bounded(name: str, check: Awaitable[str], *, optional: bool = False) -> Check:
+async def bounded(name: str, check: Awaitable[str], *, optional: bool = False) -> Check:
+    """The check's problem (empty when it passed), or why it gave none in time."""
     try:
         async with asyncio.timeout(CHECK_SECONDS):
             return Check(name, await check, optional)
@@ -60,8 +61,12 @@ async def _database(runtime: Runtime) -> str:
 
 
 async def _migrations(runtime: Runtime) -> str:
-    async with runtime.read_sessions() as session:
-        current = await session.scalar(text("SELECT version_num FROM alembic_version"))
+    try:
+        async with runtime.read_sessions() as session:
+            current = await session.scalar(text("SELECT version_num FROM alembic_version"))
+    except Exception:
+        await _database(runtime)  # unreachable: that is what the check says
+        return "no schema yet: run vbauth migrate"  # it answers, without alembic's table
     head = latest_revision()
     if current != head:
         return f"the schema is at {current or 'nothing'}, not {head}: run vbauth migrate"
@@ -85,7 +90,7 @@ async def sample_gauges(runtime: Runtime) -> None:
     metrics.DATABASE_CONNECTIONS.labels("in_use").set(in_use() if callable(in_use) else 0)
     metrics.DATABASE_CONNECTIONS.labels("idle").set(idle() if callable(idle) else 0)
     if runtime.settings.redis_url:
-        check = await _bounded("redis", _redis(runtime.settings.redis_url))
+        check = await bounded("redis", _redis(runtime.settings.redis_url))
         metrics.REDIS_UP.set(1 if check.ok else 0)
     try:
         async with asyncio.timeout(CHECK_SECONDS), runtime.read_sessions() as session:
