@@ -5,6 +5,7 @@ service resumed by itself."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 import httpx
 import pytest
+import websockets
 
 from tests.server import Server, running_server
 from tests.tcp_proxy import TcpProxy, tcp_proxy
@@ -119,3 +121,74 @@ def _until_ready(http: httpx.Client) -> None:
             return
         time.sleep(0.2)
     raise AssertionError("vbauth did not come back after the database did")
+
+
+REDIS = ("127.0.0.1", 6379)
+
+
+@pytest.fixture(scope="module")
+def redis_cut(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, TcpProxy]]:
+    with (
+        tcp_proxy(*REDIS) as proxy,
+        running_server(
+            tmp_path_factory.mktemp("redis-outage"),
+            VBAUTH_REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0",
+            VBAUTH_METRICS="open",
+            VBAUTH_RATE_LIMIT_V1_CUSTOMER="1/5",
+        ) as server,
+    ):
+        server.cli(
+            "customer", "create", "--email", "cache@example.com", "--admin-password", PASSWORD
+        )
+        yield server, proxy
+
+
+@pytest.mark.anyio
+async def test_redis_gone_is_served_locally_said_everywhere_and_rejoined(
+    redis_cut: tuple[Server, TcpProxy],
+) -> None:
+    server, proxy = redis_cut
+    async with httpx.AsyncClient(base_url=server.base, timeout=PATIENCE) as http:
+        token = (
+            await http.post(
+                "/auth/login", json={"username": "cache@example.com", "password": PASSWORD}
+            )
+        ).json()["token"]
+        http.cookies.clear()
+        customer_id = (await http.get("/v1.0/me", params={"token": token})).json()["customer_id"]
+        assert (await http.get("/health/ready")).json()["checks"]["redis"] == "ok"
+        proxy.cut()
+        try:
+            # Events: delivered in process to this instance's sockets.
+            socket_url = f"{server.base.replace('http://', 'ws://')}/v1.0/ws?token={token}"
+            async with websockets.connect(socket_url) as socket:
+                topic = f"customer_id:{customer_id}"
+                await socket.send(json.dumps({"type": "subscribe", "topics": [topic]}))
+                assert json.loads(await socket.recv())["type"] == "subscribed"
+                made = await http.post(
+                    "/v1.0/accesskeys", params={"token": token}, json={"name": "no redis"}
+                )
+                assert made.status_code == 200
+                event = json.loads(await asyncio.wait_for(socket.recv(), timeout=PATIENCE))
+                assert (event["type"], event["data"]["id"]) == (
+                    "accesskey_created",
+                    made.json()["id"],
+                )
+            # Limits: this instance's own buckets judge.
+            answers = [
+                (await http.get("/v1.0/me", params={"token": token})).status_code for _ in range(12)
+            ]
+            assert 429 in answers and answers[0] == 200
+            # Said in /health/ready (served on: degraded, not down) and in the metrics.
+            ready = await http.get("/health/ready")
+            assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+            assert ready.json()["checks"]["redis"] != "ok"
+            assert "vbauth_redis_up 0.0" in (await http.get("/metrics")).text
+        finally:
+            proxy.restore()
+        deadline = time.monotonic() + PATIENCE
+        while (await http.get("/health/ready")).json().get("status") != "ok":
+            assert time.monotonic() < deadline, "Redis was not rejoined"
+            await asyncio.sleep(0.2)
+        assert "vbauth_redis_up 1.0" in (await http.get("/metrics")).text
+    assert "Redis did not answer" in server.log.read_text()  # said in the log too

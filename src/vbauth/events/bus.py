@@ -75,7 +75,7 @@ class RedisBus:
             return False
         try:
             await self._publisher.publish(channel, message)
-        except (redis.RedisError, OSError) as error:
+        except Exception as error:  # RedisError, OSError, a closed transport's RuntimeError
             self._health.failed(error)
             return False
         return True
@@ -85,7 +85,7 @@ class RedisBus:
         while True:
             try:
                 await self._listen()
-            except (redis.RedisError, OSError) as error:
+            except Exception as error:  # RedisError, OSError, a closed transport's RuntimeError
                 log.warning("Redis listener failed (%s); retrying in 1 s", type(error).__name__)
                 await anyio.sleep(1)
 

@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from redis.exceptions import RedisError
-
 from vbauth.limits.buckets import RedisHealth, redis_client
 from vbauth.services.errors import TooManyRequests
 
@@ -135,7 +133,7 @@ class RedisThrottle:
         args = [self.max_failures, WINDOW_SECONDS, FIRST_WAIT_SECONDS, MAX_WAIT_SECONDS]
         try:
             return float(await self._attempt(keys=[self._key(key)], args=args))
-        except (RedisError, OSError) as error:
+        except Exception as error:  # RedisError, OSError, a closed transport's RuntimeError
             self._health.failed(error)
             return await self._fallback.attempt(key)
 
@@ -145,7 +143,7 @@ class RedisThrottle:
             return
         try:
             await self._client.delete(self._key(key))
-        except (RedisError, OSError) as error:
+        except Exception as error:  # RedisError, OSError, a closed transport's RuntimeError
             self._health.failed(error)
 
     def _key(self, key: str) -> str:
