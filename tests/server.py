@@ -30,6 +30,7 @@ class Server:
     data_dir: Path
     log: Path
     env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None  # for tests that signal it
 
     def cli(self, *args: str) -> Any:
         """Run a ``vbauth`` command against this server's data and parse its ``--json`` output."""
@@ -84,7 +85,7 @@ def running_server(data_dir: Path, *, workers: int = 1, **extra_env: str) -> Ite
         )
         try:
             _wait_until_up(base, process)
-            yield Server(base, data_dir, log, env)
+            yield Server(base, data_dir, log, env, process)
         finally:
             process.terminate()
             process.wait(timeout=10)

@@ -34,6 +34,7 @@ from vbauth.security.tokens import EDDSA, KeyRing
 from vbauth.services import agents, audit, customers, mail, operator, signing_keys
 from vbauth.services.errors import ServiceError
 from vbauth.services.pages import Page
+from vbauth.serving import flush_logs_before_dying
 from vbauth.settings import Settings, SettingsError, get_settings
 
 app = typer.Typer(
@@ -82,6 +83,7 @@ def serve(
     # Migrates, then makes the installation secret and (EdDSA) the first signing key once
     # here, before workers could race to make them.
     _run_runtime(lambda runtime: runtime.start())
+    flush_logs_before_dying()
     uvicorn.run(
         "vbauth.app:make_app",
         factory=True,
@@ -94,6 +96,7 @@ def serve(
         # A frame bigger than any valid request is refused by the protocol layer before it is
         # read whole (uvicorn's default would buffer 16 MiB per frame).
         ws_max_size=MAX_FRAME_BYTES,
+        ws="vbauth.serving:GoingAwayWebSockets",  # sockets closed with 1001 at shutdown
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=max(settings.ws_silence_timeout - settings.ws_ping_interval, 1.0),
         log_config=log_config(settings.log_format),
