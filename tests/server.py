@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -136,3 +137,24 @@ def running_pair(
         running_server(tmp_path_factory.mktemp(f"{name}-b"), **env) as second,
     ):
         yield first, second
+
+
+def start_nginx(config: Path) -> subprocess.Popen[bytes]:
+    """Debian's nginx, in the foreground, with ``config``'s directory as its prefix (its relative
+    paths: logs/, the pid file)."""
+    prefix = config.parent
+    (prefix / "logs").mkdir(exist_ok=True)
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    return subprocess.Popen(
+        [
+            nginx,
+            "-p",
+            str(prefix),
+            "-c",
+            str(config),
+            "-g",
+            f"daemon off; user root; pid {prefix}/nginx.pid;",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )

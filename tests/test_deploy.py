@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import shutil
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -25,7 +23,7 @@ import pytest
 import websockets
 
 from tests.mailbox import free_port
-from tests.server import Server, running_server
+from tests.server import Server, running_server, start_nginx
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
@@ -63,7 +61,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         first = stack.enter_context(running_server(tmp_path_factory.mktemp("one"), **shared))
         second = stack.enter_context(running_server(tmp_path_factory.mktemp("two"), **shared))
         prefix = tmp_path_factory.mktemp("nginx")
-        (prefix / "logs").mkdir()
         port = free_port()
         config = prefix / "nginx.conf"
         config.write_text(
@@ -73,20 +70,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 VBAUTH_2=second.base.removeprefix("http://"),
             )
         )
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        process = subprocess.Popen(
-            [
-                nginx,
-                "-p",
-                str(prefix),
-                "-c",
-                str(config),
-                "-g",
-                f"daemon off; user root; pid {prefix}/nginx.pid;",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
+        process = start_nginx(config)
         stack.callback(process.wait, 10)
         stack.callback(process.terminate)
         front = f"http://127.0.0.1:{port}"

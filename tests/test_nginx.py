@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 
 from tests.factories import PASSWORD
 from tests.mailbox import free_port
-from tests.server import Server, running_server
+from tests.server import Server, running_server, start_nginx
 
 ROOT = Path(__file__).resolve().parent.parent
 EMAIL = "nginx-owner@example.com"
@@ -35,7 +34,6 @@ def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Server]]:
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     data_dir = tmp_path_factory.mktemp("nginx-stack")
     limits = {"VBAUTH_TRUSTED_PROXIES": "127.0.0.1/32", "VBAUTH_RATE_LIMIT_V1_CUSTOMER": "1/8"}
     with running_server(data_dir, **limits) as server:
@@ -47,7 +45,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Serve
             stderr=subprocess.STDOUT,
         )
         prefix = data_dir / "nginx"
-        (prefix / "logs").mkdir(parents=True)
+        prefix.mkdir()
         config = prefix / "nginx.conf"
         config.write_text(
             Template((ROOT / "docs" / "nginx.conf").read_text()).safe_substitute(
@@ -56,19 +54,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Serve
                 UPSTREAM=f"127.0.0.1:{demo_port}",
             )
         )
-        proxy = subprocess.Popen(
-            [
-                nginx,
-                "-p",
-                str(prefix),
-                "-c",
-                str(config),
-                "-g",
-                f"daemon off; user root; pid {prefix}/nginx.pid;",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
+        proxy = start_nginx(config)
         try:
             _wait_for(f"http://127.0.0.1:{demo_port}/v1.0/calls", demo)
             _wait_for(f"http://127.0.0.1:{nginx_port}/auth/verify", proxy)
