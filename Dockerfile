@@ -13,6 +13,8 @@ COPY src ./src
 # The locked runtime dependencies only (no test tools), into /app/.venv.
 RUN uv sync --frozen --no-dev --no-editable
 ENV PATH="/app/.venv/bin:$PATH" VBAUTH_DATA_DIR=/var/lib/vbauth
+# The default SQLite database, the generated secret and the metric files: outside the image.
+VOLUME /var/lib/vbauth
 USER vbauth
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=2)"

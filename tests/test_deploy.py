@@ -68,6 +68,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 LISTEN=f"127.0.0.1:{port}",
                 VBAUTH_1=first.base.removeprefix("http://"),
                 VBAUTH_2=second.base.removeprefix("http://"),
+                LOGS=str(prefix / "logs"),
             )
         )
         process = start_nginx(config)
@@ -124,6 +125,12 @@ async def test_events_cross_instances_through_nginx(deployment: Deployment) -> N
 
 def test_a_revocation_on_one_instance_holds_on_the_other(deployment: Deployment) -> None:
     _, token = _customer(deployment)
+    through = httpx.get(f"{deployment.front}/v1.0/me", params={"token": token})
+    assert through.status_code == 200
+    assert httpx.get(f"{deployment.front}/metrics").status_code == 404  # scraped directly only
+    # nginx's access log holds no credential (the path, not its query).
+    access = (deployment.nginx_logs / "vbauth-access.log").read_text()
+    assert "/v1.0/me" in access and token not in access and token[:16] not in access
     other = httpx.get(f"{deployment.second.base}/v1.0/me", params={"token": token})
     assert other.status_code == 200  # cached there now
     assert httpx.post(f"{deployment.first.base}/auth/logout", params={"token": token}).is_success
@@ -168,7 +175,7 @@ def test_stopping_one_instance_mid_run_loses_no_request(deployment: Deployment) 
     assert len(results) > 100
     assert set(results) == {200}, {code: results.count(code) for code in set(results)}
     # The stop was met mid-run: nginx found the stopped instance gone and asked the other.
-    access = (deployment.nginx_logs / "access.log").read_text()
+    access = (deployment.nginx_logs / "vbauth-access.log").read_text()
     stopped = deployment.first.base.removeprefix("http://")
     retried = [line for line in access.splitlines() if f"upstream={stopped}, " in line]
     assert retried, "no request met the stopped instance"
