@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.mailbox import free_port, smtp_server
@@ -67,3 +69,24 @@ def test_a_broken_routes_file_is_a_settings_problem(tmp_path: Path) -> None:
     code, found = run_check(tmp_path, VBAUTH_JWT_SECRET=SECRET, VBAUTH_ROUTES_FILE=str(routes))
     assert code == 1
     assert "VBAUTH_ROUTES_FILE" in str(found["settings"]["problem"])
+
+
+def test_an_unusable_data_dir_or_a_database_that_is_down_is_one_line(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    for extra, code, words in (
+        ({"VBAUTH_DATA_DIR": "/proc/vbauth"}, 2, "cannot create /proc/vbauth"),
+        (
+            {"VBAUTH_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x"},
+            1,
+            "the database does not answer",
+        ),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "vbauth", "migrate"],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == code, done.stderr
+        assert words in done.stderr and "Traceback" not in done.stderr

@@ -96,3 +96,14 @@ async def test_every_answer_carries_each_security_header_once(
         assert response.headers.get_list("x-content-type-options") == ["nosniff"]
         assert response.headers.get_list("cache-control") == ["no-store"]
         assert len(response.headers.get_list("x-request-id")) == 1
+
+
+async def test_a_schema_a_newer_release_migrated_is_still_ready(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rolling upgrades migrate first: the instances still on the old release serve on."""
+    monkeypatch.setattr(health, "latest_revision", lambda: "0001")  # this code is older
+    monkeypatch.setattr(health, "_known_revision", lambda revision: revision == "0001")
+    response = await client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json()["checks"]["migrations"] == "ok"

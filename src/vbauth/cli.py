@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vbauth import checkup, clock, migrate
 from vbauth.api.jwks import JWKS_PATH
 from vbauth.clock import format_timestamp
+from vbauth.db import database_unavailable
 from vbauth.demo import DEMO_AUDIENCE, create_demo_app
 from vbauth.events.hub import MAX_FRAME_BYTES
 from vbauth.gateway.identity_header import upstream_keys
@@ -62,6 +63,15 @@ def main() -> None:
     except SettingsError as error:
         errors.print(f"error: {error}")
         raise SystemExit(2) from None
+    except Exception as error:
+        if not database_unavailable(error):
+            raise
+        # A database that is down or refuses us is an operator's matter, not a bug: one line.
+        errors.print(
+            f"error: the database does not answer ({type(error).__name__}); check "
+            "VBAUTH_DATABASE_URL and that the server is up (vbauth check says more)"
+        )
+        raise SystemExit(1) from None
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
