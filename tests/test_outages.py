@@ -65,6 +65,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             VBAUTH_DATABASE_URL=url,
             VBAUTH_DATABASE_TIMEOUT="1",
             VBAUTH_IDENTITY_CACHE_TTL="60",  # long enough to outlive the outage in this test
+            # A background job meets the outage too: it says so once, not a trace a time.
+            VBAUTH_SIGNING_KEY_REFRESH_SECONDS="0.2",
         ) as server:
             email = "ops@example.com"
             server.cli("customer", "create", "--email", email, "--admin-password", PASSWORD)
@@ -104,11 +106,17 @@ def test_postgres_gone_is_a_bounded_503_and_cached_credentials_still_pass(setup:
             assert http.get("/health/live").status_code == 200
             console = http.get("/admin/signin")  # the console's pages do not need it
             assert console.status_code == 200
+            time.sleep(0.6)  # long enough for the background jobs to meet the outage too
         finally:
             proxy.restore()
         _until_ready(http)
         customer = http.get("/v1.0/customer", params={"accesskey": setup.accesskey})
         assert customer.status_code == 200  # resumed by itself
+    back = "signing-key refresh: the database answers again"  # a job every 0.2 s says it
+    deadline = time.monotonic() + PATIENCE
+    while back not in server.log.read_text():
+        assert time.monotonic() < deadline, "the end of the outage was never logged"
+        time.sleep(0.1)
     log = server.log.read_text()
     assert "Traceback" not in log
     assert "the database does not answer" in log  # said once, plainly

@@ -16,7 +16,7 @@ import anyio.to_thread
 from sqlalchemy import or_, select, update
 
 from vbauth import clock
-from vbauth.db import SessionFactory
+from vbauth.db import SessionFactory, database_unavailable
 from vbauth.models import OutboxMessage
 
 log = logging.getLogger("vbauth.mail")
@@ -105,8 +105,11 @@ class Mailer:
                 await self._wakeup.wait()
             try:
                 await self.deliver_pending()
-            except Exception:
-                log.exception("mail delivery failed; will retry")
+            except Exception as error:
+                if database_unavailable(error):  # an outage: the requests already say so
+                    log.warning("mail delivery: the database does not answer; will retry")
+                else:
+                    log.exception("mail delivery failed; will retry")
 
     async def _pending_ids(self) -> list[uuid.UUID]:
         """Messages due, oldest first: new ones, failed ones past back-off, abandoned claims.
