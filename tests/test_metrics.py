@@ -117,9 +117,11 @@ async def test_metrics_are_off_open_or_behind_a_secret(
     await own.close()
 
 
-def test_a_weak_scrape_secret_is_refused() -> None:
-    with pytest.raises(ValueError, match="secret"):
+def test_a_weak_scrape_secret_is_refused_and_the_words_are_any_case() -> None:
+    with pytest.raises(ValueError, match="the scrape secret must be at least 32"):
         Settings.model_validate({"metrics": "short"})
+    assert Settings.model_validate({"metrics": "OFF"}).metrics.get_secret_value() == "off"
+    assert Settings.model_validate({"metrics": " Open "}).metrics.get_secret_value() == "open"
 
 
 @pytest.fixture(scope="module")

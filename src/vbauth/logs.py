@@ -13,6 +13,8 @@ from typing import Any, TextIO
 from urllib.parse import unquote_plus
 
 CREDENTIAL_NAMES = frozenset({"token", "accesskey"})
+# Never part of a query vbauth reads, but people put them there: logged as "***", whole.
+SECRET_NAMES = frozenset({"password", "current_password", "admin_password", "new_password"})
 ACCESS_LOGGER = "vbauth.access"  # one line per request, written already redacted
 CREDENTIAL_PREFIX_LENGTH = 11  # as much of a credential as may be shown: "vb_" + 8, say
 # A query string inside a log line: from "?" to the next whitespace (quotes may be inside it).
@@ -51,6 +53,8 @@ def redact_query(query: str) -> str:
         decoded = unquote_plus(name).lower().rstrip("\x00")
         if equals and decoded in CREDENTIAL_NAMES and len(value) > CREDENTIAL_PREFIX_LENGTH:
             value = value[:CREDENTIAL_PREFIX_LENGTH] + "..."
+        elif equals and decoded in SECRET_NAMES and value:
+            value = "***"  # not even a prefix: a password's start is a password's start
         pairs.append(f"{name}{equals}{value}")
     return redact_shapes("&".join(pairs))
 
@@ -90,7 +94,11 @@ class JsonFormatter(logging.Formatter):
     their fields hold ids and prefixes, never a credential.
     """
 
-    STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
+    # A record's own attributes, and uvicorn's ANSI-coloured copy of its message.
+    STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+        "message",
+        "color_message",
+    }
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -228,7 +236,16 @@ class BackgroundStreamHandler(logging.Handler):
                 self.handleError(record)
         if self.dropped:
             dropped, self.dropped = self.dropped, 0
-            lines.append(f"vbauth.logs: {dropped} log line(s) dropped, the writer fell behind\n")
+            notice = logging.LogRecord(
+                "vbauth.logs",
+                logging.WARNING,
+                "",
+                0,
+                "%d log line(s) dropped, the writer fell behind",
+                (dropped,),
+                None,
+            )
+            lines.append(self.format(notice) + "\n")  # in the log's own format (JSON too)
         self._stream.write("".join(lines))
         self._stream.flush()
 

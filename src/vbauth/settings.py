@@ -169,8 +169,14 @@ class Settings(BaseSettings):
     @field_validator("metrics", mode="after")
     @classmethod
     def _check_metrics(cls, value: SecretStr) -> SecretStr:
-        if value.get_secret_value() not in ("off", "open"):
-            check_secret_strength(value.get_secret_value())  # a scrape secret: a real one
+        word = value.get_secret_value().strip().lower()
+        if word in ("off", "open"):
+            return SecretStr(word)  # OFF, Open: the same words
+        message = 'must be "off", "open", or a scrape secret of 32+ random characters'
+        try:
+            check_secret_strength(value.get_secret_value(), "the scrape secret")
+        except ValueError as error:
+            raise ValueError(f"{error} ({message})") from None
         return value
 
     @field_validator("direct_link_url", mode="after")
@@ -198,13 +204,13 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'vbauth.db').resolve()}"
 
 
-def check_secret_strength(secret: str) -> None:
+def check_secret_strength(secret: str, what: str = "the JWT secret") -> None:
     """Refuse secrets that are short, look like placeholders, or use few distinct characters."""
     if len(secret) < MIN_SECRET_LENGTH:
-        raise ValueError(f"the JWT secret must be at least {MIN_SECRET_LENGTH} characters long")
+        raise ValueError(f"{what} must be at least {MIN_SECRET_LENGTH} characters long")
     lowered = secret.lower()
     if any(word in lowered for word in PLACEHOLDER_WORDS) or len(set(secret)) < 8:
-        raise ValueError("the JWT secret looks like a placeholder; generate a random one")
+        raise ValueError(f"{what} looks like a placeholder; generate a random one")
 
 
 class SettingsError(ValueError):

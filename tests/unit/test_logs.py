@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import sys
 import threading
@@ -13,6 +14,7 @@ import pytest
 from vbauth.logs import (
     ACCESS_LOGGER,
     BackgroundStreamHandler,
+    JsonFormatter,
     RedactCredentials,
     redact_credentials,
     redact_query,
@@ -156,3 +158,16 @@ def test_a_traceback_is_redacted_too() -> None:
     handler.close()
     assert "RuntimeError" in stream.getvalue()
     assert DIRECT not in stream.getvalue() and JWT not in stream.getvalue()
+
+
+def test_a_password_in_a_query_is_not_logged_at_all() -> None:
+    redacted = redact_query("username=ada&password=hunter2hunter2&PassWord=x&current_password=y")
+    assert "hunter2" not in redacted and "=x" not in redacted and "=y" not in redacted
+    assert redacted.startswith("username=ada&password=***")
+
+
+def test_json_lines_leave_out_uvicorns_coloured_copy() -> None:
+    record = _record("uvicorn.error", "Started server process [%d]", 42)
+    record.color_message = "Started server process [\x1b[36m%d\x1b[0m]"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "Started server process [42]" and "color_message" not in line
