@@ -28,9 +28,11 @@ def test_a_fresh_install_is_told_what_to_do_and_a_ready_one_passes(tmp_path: Pat
     assert code == 1
     assert not found["installation secret"]["ok"]
     assert "VBAUTH_JWT_SECRET" in str(found["installation secret"]["problem"])
-    assert not found["migrations"]["ok"]
-    assert "vbauth migrate" in str(found["migrations"]["problem"])
+    assert not found["database"]["ok"]
+    assert "no database at" in str(found["database"]["problem"])
+    assert "vbauth migrate" in str(found["database"]["problem"])
     assert not (tmp_path / "jwt_secret").exists()  # a check changes nothing
+    assert not (tmp_path / "vbauth.db").exists()
     server = Server("", tmp_path, tmp_path / "x", environment(tmp_path, VBAUTH_JWT_SECRET=SECRET))
     assert cli(server, "migrate")[0] == 0
     code, found = run_check(tmp_path, VBAUTH_JWT_SECRET=SECRET)

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import SecretStr
+from sqlalchemy import make_url
 
-from vbauth.health import bounded, readiness
+from vbauth.health import bounded, readiness, redis_answers
 from vbauth.mailer import SmtpServer
 from vbauth.runtime import SECRET_FILE, Runtime, check_usable
 from vbauth.security.sealing import UnsealError
@@ -71,21 +72,37 @@ async def _services(settings: Settings, *, keys_checked: bool) -> list[Finding]:
         # nothing, so it talks to the database and Redis with a throwaway one instead.
         throwaway = SecretStr(secrets.token_urlsafe(48))
         settings = settings.model_copy(update={"jwt_secret": throwaway})
+    missing = _missing_sqlite_file(settings)
     runtime = Runtime.build(settings)
     try:
-        checks = await readiness(runtime)
-        findings = [
-            Finding(check.name, "" if check.ok else _said(check.name, check.problem))
-            for check in checks
-        ]
-        if keys_checked and all(check.ok for check in checks if check.name == "database"):
-            findings.append(await _signing_keys(runtime))
+        if missing is not None:
+            # Opening it would create it: say so instead, and ask only what needs no database.
+            findings = [Finding("database", f"no database at {missing} yet: vbauth migrate")]
+            if settings.redis_url:
+                redis = await bounded("redis", redis_answers(settings.redis_url))
+                findings.append(Finding("redis", "" if redis.ok else _said("redis", redis.problem)))
+        else:
+            checks = await readiness(runtime)
+            findings = [
+                Finding(check.name, "" if check.ok else _said(check.name, check.problem))
+                for check in checks
+            ]
+            if keys_checked and all(check.ok for check in checks if check.name != "redis"):
+                findings.append(await _signing_keys(runtime))
         findings.append(Finding("routes", advice=f"{len(runtime.routes.policies)} route policies"))
         if settings.smtp_url is not None:
             findings.append(await _smtp(SmtpServer.from_url(settings.smtp_url.get_secret_value())))
         return findings
     finally:
         await runtime.close()
+
+
+def _missing_sqlite_file(settings: Settings) -> Path | None:
+    url = make_url(settings.effective_database_url)
+    if not url.drivername.startswith("sqlite") or not url.database:
+        return None
+    path = Path(url.database)
+    return None if path.exists() else path
 
 
 def _said(part: str, problem: str) -> str:

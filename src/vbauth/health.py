@@ -41,7 +41,7 @@ async def readiness(runtime: Runtime) -> list[Check]:
         bounded("migrations", _migrations(runtime)),
     ]
     if runtime.settings.redis_url:
-        pending.append(bounded("redis", _redis(runtime.settings.redis_url), optional=True))
+        pending.append(bounded("redis", redis_answers(runtime.settings.redis_url), optional=True))
     return list(await asyncio.gather(*pending))
 
 
@@ -107,7 +107,7 @@ async def sample_gauges(runtime: Runtime) -> None:
     metrics.DATABASE_CONNECTIONS.labels("in_use").set(in_use() if callable(in_use) else 0)
     metrics.DATABASE_CONNECTIONS.labels("idle").set(idle() if callable(idle) else 0)
     if runtime.settings.redis_url:
-        check = await bounded("redis", _redis(runtime.settings.redis_url))
+        check = await bounded("redis", redis_answers(runtime.settings.redis_url))
         metrics.REDIS_UP.set(1 if check.ok else 0)
     try:
         async with asyncio.timeout(CHECK_SECONDS), runtime.read_sessions() as session:
@@ -124,7 +124,7 @@ OUTBOX_WAITING = (
 )
 
 
-async def _redis(url: str) -> str:
+async def redis_answers(url: str) -> str:
     client = redis.Redis.from_url(
         url, socket_timeout=CHECK_SECONDS, socket_connect_timeout=CHECK_SECONDS
     )
