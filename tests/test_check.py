@@ -69,7 +69,7 @@ def test_a_broken_routes_file_is_a_settings_problem(tmp_path: Path) -> None:
     routes = tmp_path / "routes.toml"
     routes.write_text("[[route]]\nprefix = 42\n")
     code, found = run_check(tmp_path, VBAUTH_JWT_SECRET=SECRET, VBAUTH_ROUTES_FILE=str(routes))
-    assert code == 1
+    assert code == 2  # unusable settings: as any command says them
     assert "VBAUTH_ROUTES_FILE" in str(found["settings"]["problem"])
 
 

@@ -175,6 +175,8 @@ def check_command(as_json: JsonOption = False) -> None:
             mark = "[green]ok[/green]     " if finding.ok else "[red]problem[/red]"
             words = finding.problem or finding.advice
             console.print(f"{mark}  [bold]{finding.part}[/bold]" + (f": {words}" if words else ""))
+    if any(finding.part == "settings" and not finding.ok for finding in findings):
+        raise typer.Exit(2)  # unusable settings: exit 2, as every command gives them
     if not all(finding.ok for finding in findings):
         raise typer.Exit(1)
 
