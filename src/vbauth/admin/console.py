@@ -319,13 +319,8 @@ def _forget(response: Response, kind: CookieKind, runtime: Runtime) -> None:
 
 
 def _cookie_name(kind: CookieKind, runtime: Runtime) -> str:
-    protection = runtime.console
-    names = {
-        "session": protection.session_cookie,
-        "signin": protection.signin_cookie,
-        "notice": protection.notice_cookie,
-    }
-    return names[kind]
+    """``session_cookie``, ``signin_cookie`` or ``notice_cookie`` of the console's protection."""
+    return str(getattr(runtime.console, f"{kind}_cookie"))
 
 
 # Sign-in and sign-out ------------------------------------------------------------------------
